@@ -1,0 +1,527 @@
+//! `/v3/auth/tokens` (issue, validate, check, revoke) and the `/v3/auth/*` listings.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::body::json_object;
+use super::context::{credentials, header, Caller};
+use super::error::{ApiError, ApiResult};
+use super::render::token_body;
+use super::{base_url, json_response, AppState};
+use crate::auth::{missing, AuthRequest, NamedRef, PasswordMethod, ScopeRequest};
+use crate::error::Error;
+use crate::identity::UserRef;
+use crate::store::RevocationEventRow;
+use crate::token::provider::{Scope, Token};
+
+/// oslo's non-strict `bool_from_string`.
+pub fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
+}
+
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn has_query_flag(req: &HttpRequest, name: &str) -> bool {
+    query_param(req, name).is_some()
+}
+
+fn invalid_field(field: &str, problem: &str) -> ApiError {
+    ApiError::BadRequest(format!("Invalid input for field '{field}': {problem}"))
+}
+
+fn as_object<'a>(v: &'a Value, field: &str) -> ApiResult<&'a Map<String, Value>> {
+    v.as_object()
+        .ok_or_else(|| invalid_field(field, &format!("{v} is not of type 'object'")))
+}
+
+fn opt_string(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(invalid_field(
+            key,
+            &format!("{other} is not of type 'string'"),
+        )),
+    }
+}
+
+fn named_ref(obj: &Map<String, Value>, target: &str) -> ApiResult<NamedRef> {
+    // Keystone: when both are given, the name wins.
+    if let Some(name) = opt_string(obj, "name")? {
+        return Ok(NamedRef::Name(name));
+    }
+    if let Some(id) = opt_string(obj, "id")? {
+        return Ok(NamedRef::Id(id));
+    }
+    Err(Error::validation(missing("id or name", target)).into())
+}
+
+/// Parses Keystone's auth request schema into the service's request.
+pub fn parse_auth_request(body: &Map<String, Value>) -> ApiResult<AuthRequest> {
+    let auth = body
+        .get("auth")
+        .ok_or_else(|| invalid_field("auth", "'auth' is a required property"))?;
+    let auth = as_object(auth, "auth")?;
+    let identity = auth
+        .get("identity")
+        .ok_or_else(|| invalid_field("auth", "'identity' is a required property"))?;
+    let identity = as_object(identity, "identity")?;
+    let methods = identity
+        .get("methods")
+        .ok_or_else(|| invalid_field("identity", "'methods' is a required property"))?
+        .as_array()
+        .ok_or_else(|| invalid_field("methods", "is not of type 'array'"))?
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| invalid_field("methods", &format!("{m} is not of type 'string'")))
+        })
+        .collect::<ApiResult<Vec<String>>>()?;
+    for m in &methods {
+        if !identity.contains_key(m) {
+            return Err(Error::validation(missing(m, "identity")).into());
+        }
+    }
+    let password = match identity
+        .get("password")
+        .filter(|_| methods.iter().any(|m| m == "password"))
+    {
+        None => None,
+        Some(pw) => {
+            let pw = as_object(pw, "password")?;
+            let user = pw
+                .get("user")
+                .ok_or_else(|| ApiError::from(Error::validation(missing("user", "password"))))?;
+            let user = as_object(user, "user")?;
+            let secret = opt_string(user, "password")?.unwrap_or_default();
+            let user_ref = match opt_string(user, "id")? {
+                Some(id) => UserRef::Id(id),
+                None => {
+                    let name = opt_string(user, "name")?.ok_or_else(|| {
+                        ApiError::from(Error::validation(missing("id or name", "user")))
+                    })?;
+                    let domain = user.get("domain").ok_or_else(|| {
+                        ApiError::from(Error::validation(missing("domain", "user")))
+                    })?;
+                    let domain = as_object(domain, "domain")?;
+                    let (domain_id, domain_name) = match named_ref(domain, "domain")? {
+                        NamedRef::Id(id) => (Some(id), None),
+                        NamedRef::Name(n) => (None, Some(n)),
+                    };
+                    UserRef::Name {
+                        name,
+                        domain_id,
+                        domain_name,
+                    }
+                }
+            };
+            Some(PasswordMethod {
+                user: user_ref,
+                password: secret,
+            })
+        }
+    };
+    let token = match identity
+        .get("token")
+        .filter(|_| methods.iter().any(|m| m == "token"))
+    {
+        None => None,
+        Some(t) => {
+            let t = as_object(t, "token")?;
+            Some(
+                opt_string(t, "id")?
+                    .ok_or_else(|| invalid_field("token", "'id' is a required property"))?,
+            )
+        }
+    };
+    let scope = parse_scope(auth.get("scope"))?;
+    Ok(AuthRequest {
+        methods,
+        password,
+        token,
+        scope,
+    })
+}
+
+fn parse_scope(scope: Option<&Value>) -> ApiResult<ScopeRequest> {
+    let wrong = || {
+        ApiError::from(Error::validation(missing(
+            "system, project, domain, OS-TRUST:trust or unscoped",
+            "scope",
+        )))
+    };
+    let scope = match scope {
+        None | Some(Value::Null) => return Ok(ScopeRequest::Default),
+        Some(Value::String(s)) if s.contains("unscoped") => return Ok(ScopeRequest::Unscoped),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(wrong()),
+    };
+    if scope.len() != 1 {
+        return Err(wrong());
+    }
+    let (key, value) = scope.iter().next().ok_or_else(wrong)?;
+    match key.as_str() {
+        "unscoped" => Ok(ScopeRequest::Unscoped),
+        // Keystone only checks that the key is present.
+        "system" => Ok(ScopeRequest::System),
+        "domain" => Ok(ScopeRequest::Domain(named_ref(
+            as_object(value, "domain")?,
+            "domain",
+        )?)),
+        "project" => {
+            let p = as_object(value, "project")?;
+            if let Some(id) = opt_string(p, "id")? {
+                if opt_string(p, "name")?.is_none() {
+                    return Ok(ScopeRequest::ProjectId(id));
+                }
+            }
+            let name = opt_string(p, "name")?.ok_or_else(|| {
+                ApiError::from(Error::validation(missing("id or name", "project")))
+            })?;
+            let domain = p
+                .get("domain")
+                .ok_or_else(|| ApiError::from(Error::validation(missing("domain", "project"))))?;
+            let domain = named_ref(as_object(domain, "domain")?, "domain")?;
+            Ok(ScopeRequest::ProjectName { name, domain })
+        }
+        "OS-TRUST:trust" => {
+            let t = as_object(value, "OS-TRUST:trust")?;
+            Ok(ScopeRequest::Trust(opt_string(t, "id")?.ok_or_else(
+                || invalid_field("OS-TRUST:trust", "'id' is a required property"),
+            )?))
+        }
+        _ => Err(wrong()),
+    }
+}
+
+async fn catalog_for(
+    state: &AppState,
+    t: &Token,
+) -> ApiResult<Vec<crate::catalog::CatalogService>> {
+    Ok(state
+        .catalog
+        .catalog(t.scope.project_id(), &t.user.id)
+        .await?)
+}
+
+fn with_subject(status: StatusCode, subject: &str, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header(("X-Subject-Token", subject.to_string()))
+        .body(body.to_string())
+}
+
+/// POST /v3/auth/tokens
+pub async fn issue(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let body = json_object(&req, payload, state.settings.server.max_request_body_size).await?;
+    let auth = parse_auth_request(&body)?;
+    let token = state.auth.authenticate(auth).await?;
+    let catalog = if has_query_flag(&req, "nocatalog") || matches!(token.scope, Scope::Unscoped) {
+        None
+    } else {
+        Some(catalog_for(&state, &token).await?)
+    };
+    Ok(with_subject(
+        StatusCode::CREATED,
+        &token.id,
+        &token_body(&token, catalog),
+    ))
+}
+
+/// The shared first half of GET, HEAD and DELETE: caller, subject (as the policy
+/// target, honouring allow_expired), then policy. Keystone's order: 401, 404, 403.
+async fn authorize_subject(
+    req: &HttpRequest,
+    state: &AppState,
+    action: &str,
+) -> ApiResult<(Token, Option<Token>, i64)> {
+    let caller = Caller::from_request(req, state).await?;
+    let caller = caller.require()?.clone();
+    let allow_expired = query_param(req, "allow_expired").is_some_and(|v| truthy(&v));
+    let window = if allow_expired {
+        state.tokens.allow_expired_window()
+    } else {
+        0
+    };
+    let subject = match header(req, "X-Subject-Token") {
+        Some(s) => Some(state.tokens.validate(s, window).await?),
+        None => None,
+    };
+    // Keys we do not know are left out rather than null (null matches Python's None).
+    let target = match &subject {
+        Some(s) => json!({"target": {"token": {"user_id": s.user.id}}}),
+        None => json!({"target": {"token": {}}}),
+    };
+    state
+        .policy
+        .enforce(action, &credentials(&caller), &target)
+        .map_err(|_| Error::PolicyForbidden {
+            action: action.to_string(),
+        })?;
+    Ok((caller, subject, window))
+}
+
+fn no_subject() -> ApiError {
+    Error::not_found("No token in the request").into()
+}
+
+async fn validate_or_check(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    action: &str,
+) -> ApiResult<HttpResponse> {
+    let (caller, subject, window) = authorize_subject(&req, &state, action).await?;
+    let subject = subject.ok_or_else(no_subject)?;
+    if window > 0 && state.tokens.is_expired(&subject) {
+        let past = (state.tokens.clock().now() - subject.expires_at()).num_seconds();
+        tracing::info!(
+            target: "keystone_rs::audit",
+            event = "allow_expired_accepted",
+            caller_user_id = %caller.user.id,
+            subject_audit_id = subject.audit_id().unwrap_or(""),
+            seconds_past_expiry = past,
+            "expired token accepted under allow_expired"
+        );
+    }
+    let catalog = if has_query_flag(&req, "nocatalog") || matches!(subject.scope, Scope::Unscoped) {
+        None
+    } else {
+        Some(catalog_for(&state, &subject).await?)
+    };
+    Ok(with_subject(
+        StatusCode::OK,
+        &subject.id,
+        &token_body(&subject, catalog),
+    ))
+}
+
+/// GET /v3/auth/tokens
+pub async fn validate(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    validate_or_check(req, state, "identity:validate_token").await
+}
+
+/// HEAD /v3/auth/tokens: same headers, no body (actix drops it for HEAD).
+pub async fn check(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    validate_or_check(req, state, "identity:check_token").await
+}
+
+/// DELETE /v3/auth/tokens: revoke the subject and, by default (Keystone 30), its rescope chain.
+pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let (_caller, subject, window) =
+        authorize_subject(&req, &state, "identity:revoke_token").await?;
+    let subject = subject.ok_or_else(no_subject)?;
+    // An expired token cannot be revoked, whatever the window used for the policy target.
+    let subject = if window > 0 {
+        state.tokens.validate(&subject.id, 0).await?
+    } else {
+        subject
+    };
+    let audit_id = subject
+        .audit_id()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("token without audit id")))?
+        .to_string();
+    let cascade = query_param(&req, "cascade").is_none_or(|v| truthy(&v));
+    let mut events = vec![RevocationEventRow {
+        audit_id: Some(audit_id.clone()),
+        ..Default::default()
+    }];
+    if cascade {
+        events.push(RevocationEventRow {
+            audit_chain_id: Some(audit_id),
+            ..Default::default()
+        });
+    }
+    state.revoke.revoke(events).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// GET /v3/auth/tokens/OS-PKI/revoked: PKI tokens are gone; Keystone answers 403.
+pub async fn pki_revoked() -> ApiResult<HttpResponse> {
+    Err(ApiError::Service(Error::Forbidden {
+        detail: "PKI tokens are not supported".into(),
+    }))
+}
+
+async fn require_caller(req: &HttpRequest, state: &AppState) -> ApiResult<Token> {
+    Ok(Caller::from_request(req, state).await?.require()?.clone())
+}
+
+/// GET /v3/auth/catalog
+pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let caller = require_caller(&req, &state).await?;
+    if matches!(caller.scope, Scope::Unscoped) {
+        return Err(Error::Forbidden {
+            detail: "A scoped token is required to produce a service catalog.".into(),
+        }
+        .into());
+    }
+    let base = base_url(&req, &state.settings);
+    let catalog = catalog_for(&state, &caller).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"catalog": catalog, "links": {"self": format!("{base}/v3/auth/catalog")}}),
+    ))
+}
+
+/// GET /v3/auth/projects: projects the caller can scope to.
+pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let caller = require_caller(&req, &state).await?;
+    let base = base_url(&req, &state.settings);
+    let ids = state
+        .store
+        .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
+        .await?;
+    let mut out = Vec::new();
+    for p in state.store.list_projects_by_ids(&ids).await? {
+        if !p.enabled {
+            continue;
+        }
+        out.push(json!({
+            "id": p.id,
+            "name": p.name,
+            "domain_id": p.domain_id,
+            "description": p.description,
+            "enabled": p.enabled,
+            "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+            "is_domain": false,
+            "tags": [],
+            "options": {},
+            "links": {"self": format!("{base}/v3/projects/{}", p.id)},
+        }));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"projects": out, "links": {"next": null, "self": format!("{base}/v3/auth/projects"), "previous": null}}),
+    ))
+}
+
+/// GET /v3/auth/domains: domains the caller can scope to.
+pub async fn domains(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let caller = require_caller(&req, &state).await?;
+    let base = base_url(&req, &state.settings);
+    let ids = state
+        .store
+        .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Domain)
+        .await?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(d) = state.store.get_domain(&id).await?.filter(|d| d.enabled) {
+            out.push(json!({
+                "id": d.id,
+                "name": d.name,
+                "description": d.description,
+                "enabled": d.enabled,
+                "tags": [],
+                "options": {},
+                "links": {"self": format!("{base}/v3/domains/{}", d.id)},
+            }));
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"domains": out, "links": {"next": null, "self": format!("{base}/v3/auth/domains"), "previous": null}}),
+    ))
+}
+
+/// GET /v3/auth/system: whether the caller can scope to the system.
+pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let caller = require_caller(&req, &state).await?;
+    let base = base_url(&req, &state.settings);
+    let roles = state
+        .assignment
+        .effective_roles(&caller.user.id, crate::assignment::RoleTarget::System)
+        .await?;
+    let system: Vec<Value> = if roles.is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"system": system, "links": {"self": format!("{base}/v3/auth/system")}}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> ApiResult<AuthRequest> {
+        parse_auth_request(v.as_object().expect("object"))
+    }
+
+    #[test]
+    fn truthy_matches_oslo() {
+        for v in ["1", "true", "True", " yes ", "on", "t", "y"] {
+            assert!(truthy(v), "{v}");
+        }
+        for v in ["0", "false", "", "2", "nope"] {
+            assert!(!truthy(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn password_by_name_needs_a_domain() {
+        let err = parse(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "password": "p"}}}}}))
+            .expect_err("400");
+        assert!(
+            err.to_string()
+                .starts_with("Expecting to find domain in user."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn two_scopes_are_refused() {
+        let err = parse(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "x"}}, "scope": {"project": {"id": "p"}, "domain": {"id": "d"}}}}))
+            .expect_err("400");
+        assert!(
+            err.to_string()
+                .starts_with("Expecting to find system, project, domain"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn scopes_parse() {
+        let r = parse(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "x"}}, "scope": {"system": {}}}})).expect("ok");
+        assert_eq!(r.scope, ScopeRequest::System);
+        let r = parse(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "x"}}, "scope": "unscoped"}})).expect("ok");
+        assert_eq!(r.scope, ScopeRequest::Unscoped);
+        let r = parse(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "x"}}, "scope": {"project": {"name": "p", "domain": {"name": "Default"}}}}})).expect("ok");
+        assert_eq!(
+            r.scope,
+            ScopeRequest::ProjectName {
+                name: "p".into(),
+                domain: NamedRef::Name("Default".into())
+            }
+        );
+    }
+
+    #[test]
+    fn missing_method_object_and_bad_types() {
+        let err = parse(json!({"auth": {"identity": {"methods": ["password"]}}})).expect_err("400");
+        assert!(err
+            .to_string()
+            .starts_with("Expecting to find password in identity."));
+        let err = parse(json!({"auth": {"identity": {"methods": "password"}}})).expect_err("400");
+        assert!(err.to_string().contains("methods"));
+        let err = parse(json!({"auth": {"identity": {}}})).expect_err("400");
+        assert!(err.to_string().contains("'methods' is a required property"));
+        let err = parse(json!({"nope": 1})).expect_err("400");
+        assert!(err.to_string().contains("'auth' is a required property"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Token bodies in Keystone's shape and key order (`render_token_response_from_model`).
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::catalog::CatalogService;
+use crate::token::payload::isotime;
+use crate::token::provider::{Scope, Token};
+
+/// `password_expires_at`: a naive UTC datetime with microseconds and no `Z`.
+fn password_expiry(ts: Option<i64>) -> Value {
+    ts.and_then(|s| Utc.timestamp_opt(s, 0).single())
+        .map(|t: DateTime<Utc>| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()))
+        .unwrap_or(Value::Null)
+}
+
+pub fn token_body(t: &Token, catalog: Option<Vec<CatalogService>>) -> Value {
+    let mut token = Map::new();
+    token.insert("methods".into(), json!(t.payload.methods));
+    token.insert(
+        "user".into(),
+        json!({
+            "domain": {"id": t.user_domain.id, "name": t.user_domain.name},
+            "id": t.user.id,
+            "name": t.user.name,
+            "password_expires_at": password_expiry(t.user.password_expires_at),
+        }),
+    );
+    token.insert("audit_ids".into(), json!(t.payload.audit_ids));
+    token.insert("expires_at".into(), json!(isotime(t.payload.expires_at)));
+    token.insert("issued_at".into(), json!(isotime(t.issued_at)));
+    let roles = || {
+        json!(t
+            .roles
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect::<Vec<_>>())
+    };
+    match &t.scope {
+        Scope::Unscoped => {}
+        Scope::System => {
+            token.insert("roles".into(), roles());
+            token.insert("system".into(), json!({"all": true}));
+        }
+        Scope::Domain(d) => {
+            token.insert("domain".into(), json!({"id": d.id, "name": d.name}));
+            token.insert("roles".into(), roles());
+        }
+        Scope::Project { project, domain } => {
+            token.insert(
+                "project".into(),
+                json!({
+                    "domain": {"id": domain.id, "name": domain.name},
+                    "id": project.id,
+                    "name": project.name,
+                }),
+            );
+            token.insert("is_domain".into(), json!(false));
+            token.insert("roles".into(), roles());
+        }
+    }
+    if let Some(catalog) = catalog {
+        token.insert("catalog".into(), json!(catalog));
+    }
+    json!({ "token": Value::Object(token) })
+}

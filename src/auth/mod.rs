@@ -1,0 +1,343 @@
+//! POST /v3/auth/tokens without HTTP: run each identity method, resolve the scope,
+//! check the scope carries roles, issue the token.
+
+use chrono::{DateTime, Utc};
+
+use crate::assignment::{AssignmentService, RoleTarget};
+use crate::error::{Error, Result};
+use crate::identity::{IdentityService, UserRef};
+use crate::resource::ResourceService;
+use crate::store::{Domain, User};
+use crate::token::provider::{IssueRequest, Scope, Token, TokenProvider};
+
+/// Methods keystone-rs can run; others may be configured (they keep their bits) but fail.
+const IMPLEMENTED_METHODS: &[&str] = &["password", "token"];
+
+/// Methods a token must have been obtained with to be exchanged for another
+/// (Keystone 30's delegation guard).
+const PRIMARY_METHODS: &[&str] = &[
+    "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp", "x509",
+];
+
+#[derive(Clone, Debug)]
+pub struct AuthRequest {
+    pub methods: Vec<String>,
+    pub password: Option<PasswordMethod>,
+    pub token: Option<String>,
+    pub scope: ScopeRequest,
+}
+
+#[derive(Clone)]
+pub struct PasswordMethod {
+    pub user: UserRef,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordMethod")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamedRef {
+    Id(String),
+    Name(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeRequest {
+    /// No scope given: the user's default project if usable, else unscoped.
+    Default,
+    Unscoped,
+    ProjectId(String),
+    ProjectName {
+        name: String,
+        domain: NamedRef,
+    },
+    Domain(NamedRef),
+    System,
+    Trust(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthService {
+    identity: IdentityService,
+    resource: ResourceService,
+    assignment: AssignmentService,
+    tokens: TokenProvider,
+    configured_methods: Vec<String>,
+    allow_rescope_scoped_token: bool,
+}
+
+/// What the identity methods established.
+struct Authenticated {
+    user: User,
+    methods: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+    parent_audit_id: Option<String>,
+    /// The token used by the `token` method, for the rescope rules.
+    original: Option<Token>,
+}
+
+impl AuthService {
+    pub fn new(
+        identity: IdentityService,
+        resource: ResourceService,
+        assignment: AssignmentService,
+        tokens: TokenProvider,
+        configured_methods: Vec<String>,
+        allow_rescope_scoped_token: bool,
+    ) -> Self {
+        AuthService {
+            identity,
+            resource,
+            assignment,
+            tokens,
+            configured_methods,
+            allow_rescope_scoped_token,
+        }
+    }
+
+    pub fn configured_methods(&self) -> &[String] {
+        &self.configured_methods
+    }
+
+    pub async fn authenticate(&self, req: AuthRequest) -> Result<Token> {
+        let auth = self.run_methods(&req).await?;
+        if let Some(original) = &auth.original {
+            self.check_rescope(original, &req.scope)?;
+        }
+        let user_domain = self.resource.get_domain(&auth.user.domain_id).await?;
+        let (scope, roles) = self.resolve_scope(&auth.user, &req.scope).await?;
+        self.tokens.issue(IssueRequest {
+            user: auth.user,
+            user_domain,
+            methods: auth.methods,
+            scope,
+            roles,
+            expires_at: auth.expires_at,
+            parent_audit_id: auth.parent_audit_id,
+        })
+    }
+
+    async fn run_methods(&self, req: &AuthRequest) -> Result<Authenticated> {
+        let mut methods: Vec<String> = Vec::new();
+        for m in &req.methods {
+            if !methods.contains(m) {
+                methods.push(m.clone());
+            }
+        }
+        for m in &methods {
+            if !self.configured_methods.contains(m) || !IMPLEMENTED_METHODS.contains(&m.as_str()) {
+                return Err(Error::AuthMethodNotSupported {
+                    methods: self.configured_methods.clone(),
+                });
+            }
+        }
+        let mut user: Option<User> = None;
+        let mut all_methods = methods.clone();
+        let mut expires_at = None;
+        let mut parent_audit_id = None;
+        let mut original = None;
+        for m in &methods {
+            let found = match m.as_str() {
+                "password" => {
+                    let pw = req
+                        .password
+                        .as_ref()
+                        .ok_or_else(|| Error::validation(missing("password", "identity")))?;
+                    self.identity
+                        .authenticate_password(&pw.user, &pw.password)
+                        .await?
+                }
+                "token" => {
+                    let id = req
+                        .token
+                        .as_deref()
+                        .ok_or_else(|| Error::validation(missing("token", "identity")))?;
+                    // Rescoping never honours allow_expired.
+                    let t = self.tokens.validate(id, 0).await?;
+                    for old in &t.payload.methods {
+                        if !all_methods.contains(old) {
+                            all_methods.push(old.clone());
+                        }
+                    }
+                    expires_at = Some(t.expires_at());
+                    parent_audit_id = t.parent_audit_id().or(t.audit_id()).map(str::to_string);
+                    let u = t.user.clone();
+                    original = Some(t);
+                    u
+                }
+                _ => {
+                    return Err(Error::AuthMethodNotSupported {
+                        methods: self.configured_methods.clone(),
+                    })
+                }
+            };
+            if let Some(prev) = &user {
+                if prev.id != found.id {
+                    return Err(Error::unauthorized("User IDs do not match"));
+                }
+            }
+            user = Some(found);
+        }
+        let user = user.ok_or_else(|| Error::validation(missing("methods", "identity")))?;
+        Ok(Authenticated {
+            user,
+            methods: all_methods,
+            expires_at,
+            parent_audit_id,
+            original,
+        })
+    }
+
+    fn check_rescope(&self, original: &Token, wanted: &ScopeRequest) -> Result<()> {
+        let delegated = original.payload.methods.is_empty()
+            || original
+                .payload
+                .methods
+                .iter()
+                .any(|m| !PRIMARY_METHODS.contains(&m.as_str()));
+        if delegated {
+            return Err(Error::Forbidden {
+                detail: "Using a delegated token to create another token is not allowed.".into(),
+            });
+        }
+        let scoped = !matches!(original.scope, Scope::Unscoped);
+        if scoped && !self.allow_rescope_scoped_token {
+            return Err(Error::Forbidden {
+                detail: "rescoping scoped tokens is disabled ([token] allow_rescope_scoped_token)"
+                    .into(),
+            });
+        }
+        if matches!(original.scope, Scope::System)
+            && matches!(
+                wanted,
+                ScopeRequest::ProjectId(_)
+                    | ScopeRequest::ProjectName { .. }
+                    | ScopeRequest::Domain(_)
+            )
+        {
+            return Err(Error::Forbidden {
+                detail: "a system-scoped token cannot be rescoped to a project or domain".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn find_domain(&self, d: &NamedRef) -> Result<Option<Domain>> {
+        match d {
+            NamedRef::Id(id) => self.resource.find_domain(Some(id), None).await,
+            NamedRef::Name(name) => self.resource.find_domain(None, Some(name)).await,
+        }
+    }
+
+    /// Every failure to scope is the generic 401: the caller learns nothing about
+    /// which projects or domains exist.
+    async fn resolve_scope(
+        &self,
+        user: &User,
+        wanted: &ScopeRequest,
+    ) -> Result<(Scope, Vec<crate::assignment::RoleRef>)> {
+        let deny = |why: String| Error::unauthorized(why);
+        let project = match wanted {
+            ScopeRequest::Unscoped => return Ok((Scope::Unscoped, Vec::new())),
+            ScopeRequest::Trust(_) => {
+                return Err(deny("trust-scoped tokens are not supported yet".into()))
+            }
+            ScopeRequest::System => {
+                let roles = self
+                    .assignment
+                    .effective_roles(&user.id, RoleTarget::System)
+                    .await?;
+                if roles.is_empty() {
+                    return Err(deny(format!("user {} has no role on the system", user.id)));
+                }
+                return Ok((Scope::System, roles));
+            }
+            ScopeRequest::Domain(d) => {
+                let domain = self
+                    .find_domain(d)
+                    .await?
+                    .filter(|d| d.enabled)
+                    .ok_or_else(|| deny(format!("domain {d:?} not found or disabled")))?;
+                let roles = self
+                    .assignment
+                    .effective_roles(&user.id, RoleTarget::Domain(&domain.id))
+                    .await?;
+                if roles.is_empty() {
+                    return Err(deny(format!(
+                        "user {} has no role on domain {}",
+                        user.id, domain.id
+                    )));
+                }
+                return Ok((Scope::Domain(domain), roles));
+            }
+            ScopeRequest::ProjectId(id) => self.resource.store().get_project(id).await?,
+            ScopeRequest::ProjectName { name, domain } => match self.find_domain(domain).await? {
+                Some(d) => self.resource.find_project_by_name(&d.id, name).await?,
+                None => None,
+            },
+            ScopeRequest::Default => {
+                let default = match &user.default_project_id {
+                    Some(id) => self.resource.store().get_project(id).await?,
+                    None => None,
+                };
+                match default {
+                    Some(p) => match self.project_scope(user, p).await {
+                        Ok(scoped) => return Ok(scoped),
+                        Err(Error::Unauthorized { .. }) => {
+                            return Ok((Scope::Unscoped, Vec::new()))
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    None => return Ok((Scope::Unscoped, Vec::new())),
+                }
+            }
+        };
+        let project = project.ok_or_else(|| deny(format!("project {wanted:?} not found")))?;
+        self.project_scope(user, project).await
+    }
+
+    async fn project_scope(
+        &self,
+        user: &User,
+        project: crate::store::Project,
+    ) -> Result<(Scope, Vec<crate::assignment::RoleRef>)> {
+        if !project.enabled {
+            return Err(Error::unauthorized(format!(
+                "project {} is disabled",
+                project.id
+            )));
+        }
+        let domain = self.resource.get_domain(&project.domain_id).await?;
+        if !domain.enabled {
+            return Err(Error::unauthorized(format!(
+                "domain {} is disabled",
+                domain.id
+            )));
+        }
+        let roles = self
+            .assignment
+            .effective_roles(&user.id, RoleTarget::Project(&project))
+            .await?;
+        if roles.is_empty() {
+            return Err(Error::unauthorized(format!(
+                "user {} has no role on project {}",
+                user.id, project.id
+            )));
+        }
+        Ok((Scope::Project { project, domain }, roles))
+    }
+}
+
+/// Keystone's ValidationError wording for a missing attribute.
+pub fn missing(attribute: &str, target: &str) -> String {
+    format!(
+        "Expecting to find {attribute} in {target}. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
+    )
+}

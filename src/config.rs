@@ -1,0 +1,622 @@
+//! keystone.conf: the same sections, option names and defaults as Python Keystone,
+//! read from an INI file with `KEYSTONE_<SECTION>__<OPTION>` environment overrides.
+//!
+//! Values are parsed here, once, into typed settings; a bad value is a startup error
+//! naming the option, and unknown options or variables are reported so a typo is
+//! never silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::token::payload::KEYSTONE_DEFAULT_METHODS;
+
+/// Environment variables with this prefix override file options.
+pub const ENV_PREFIX: &str = "KEYSTONE_";
+
+/// Variables with the prefix that are ours but not options (test harness knobs).
+const NON_OPTION_VARIABLES: &[&str] = &["KEYSTONE_TEST_POSTGRES_URL", "KEYSTONE_TEST_LOG"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: config::ConfigError,
+    },
+    #[error("invalid value {value:?} for [{section}] {option}: {reason}")]
+    Invalid {
+        section: String,
+        option: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Everything keystone-rs reads from keystone.conf.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub default: DefaultSection,
+    pub database: DatabaseSection,
+    pub token: TokenSection,
+    pub fernet_tokens: FernetTokensSection,
+    pub identity: IdentitySection,
+    pub auth: AuthSection,
+    pub revoke: RevokeSection,
+    pub oslo_policy: OsloPolicySection,
+    pub server: ServerSection,
+    /// Options and variables that were present but are not ours; logged at startup.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DefaultSection {
+    /// Base URL for links, discovery and `WWW-Authenticate`; else the request's own URL.
+    pub public_endpoint: Option<String>,
+    /// Reveal the detail of security errors (Keystone's `insecure_debug`).
+    pub insecure_debug: bool,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSection {
+    pub connection: DatabaseUrl,
+    pub max_pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub pool_timeout: u64,
+}
+
+impl fmt::Debug for DatabaseSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSection")
+            .field("connection", &self.connection.redacted())
+            .field("max_pool_size", &self.max_pool_size)
+            .field("pool_timeout", &self.pool_timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenSection {
+    pub expiration: u64,
+    pub allow_expired_window: u64,
+    pub allow_rescope_scoped_token: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct FernetTokensSection {
+    pub key_repository: PathBuf,
+    pub max_active_keys: usize,
+    /// keystone-rs extension: how often the operator rotates, used to check that
+    /// `max_active_keys` keeps every key a token accepted by `allow_expired` needs.
+    pub rotation_interval: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IdentitySection {
+    pub default_domain_id: String,
+    pub password_hash_algorithm: String,
+    pub max_password_length: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthSection {
+    /// The order defines the method bitmask inside tokens: keep it identical on every node.
+    pub methods: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RevokeSection {
+    pub expiration_buffer: u64,
+    /// keystone-rs extension: seconds between incremental reloads of the event index.
+    pub refresh_interval: u64,
+    /// keystone-rs extension: past this many seconds without a successful reload,
+    /// validation answers 503 instead of trusting a stale revocation list.
+    pub max_staleness: u64,
+    /// keystone-rs extension: seconds between prunes of expired events.
+    pub prune_interval: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct OsloPolicySection {
+    pub policy_file: Option<PathBuf>,
+}
+
+/// keystone-rs extension: Keystone runs under a WSGI server, we are the server.
+#[derive(Clone, Debug)]
+pub struct ServerSection {
+    pub bind: String,
+    pub workers: usize,
+    /// Concurrent password hashes; each argon2id hash holds ~19 MiB.
+    pub max_concurrent_hashes: usize,
+    /// Keystone's `[oslo_middleware] max_request_body_size` default.
+    pub max_request_body_size: usize,
+}
+
+/// A `[database] connection` value, normalised from SQLAlchemy's forms.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+impl DatabaseUrl {
+    /// Accepts SQLAlchemy URLs as found in a keystone.conf (`sqlite:///rel.db`,
+    /// `sqlite:////abs.db`, `postgresql+psycopg2://...`) and sqlx ones.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let (scheme, rest) = raw
+            .split_once(':')
+            .ok_or_else(|| "expected a URL such as sqlite:///keystone.db".to_string())?;
+        let base_scheme = scheme
+            .split('+')
+            .next()
+            .unwrap_or(scheme)
+            .to_ascii_lowercase();
+        match base_scheme.as_str() {
+            "sqlite" => {
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                // SQLAlchemy: sqlite:///rel (one slash left) is relative, sqlite:////abs absolute.
+                let path = path.strip_prefix('/').unwrap_or(path);
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err("an in-memory SQLite database cannot be shared by the server's connections; name a file".into());
+                }
+                Ok(DatabaseUrl::Sqlite {
+                    path: PathBuf::from(path),
+                })
+            }
+            "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres {
+                url: format!("postgres:{rest}"),
+            }),
+            "mysql" | "mariadb" => Err(
+                "MySQL/MariaDB is not supported by keystone-rs; use sqlite:// or postgresql://"
+                    .into(),
+            ),
+            other => Err(format!("unsupported database scheme {other:?}")),
+        }
+    }
+
+    /// The URL with any password replaced, safe to log.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite { path } => format!("sqlite:///{}", path.display()),
+            DatabaseUrl::Postgres { url } => match url::Url::parse(url) {
+                Ok(mut u) if u.password().is_some() => {
+                    let _ = u.set_password(Some("***"));
+                    u.to_string()
+                }
+                Ok(u) => u.to_string(),
+                Err(_) => "postgres://<unparsable>".into(),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The raw options, by lower-cased section then option.
+type RawOptions = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Options we know, by section. Anything else found in a file or the environment is warned about.
+const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
+    ("default", &["public_endpoint", "insecure_debug", "debug"]),
+    ("database", &["connection", "max_pool_size", "pool_timeout"]),
+    (
+        "token",
+        &[
+            "expiration",
+            "allow_expired_window",
+            "allow_rescope_scoped_token",
+            "provider",
+        ],
+    ),
+    (
+        "fernet_tokens",
+        &["key_repository", "max_active_keys", "rotation_interval"],
+    ),
+    (
+        "identity",
+        &[
+            "default_domain_id",
+            "password_hash_algorithm",
+            "max_password_length",
+        ],
+    ),
+    ("auth", &["methods"]),
+    (
+        "revoke",
+        &[
+            "expiration_buffer",
+            "refresh_interval",
+            "max_staleness",
+            "prune_interval",
+        ],
+    ),
+    ("oslo_policy", &["policy_file", "enforce_new_defaults"]),
+    (
+        "server",
+        &[
+            "bind",
+            "workers",
+            "max_concurrent_hashes",
+            "max_request_body_size",
+        ],
+    ),
+];
+
+impl Settings {
+    /// The settings of an empty keystone.conf (Keystone's defaults, ours where Keystone has none).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_raw(RawOptions::new(), Vec::new())
+    }
+
+    /// Reads `path` (if given and present) and overlays `KEYSTONE_<SECTION>__<OPTION>` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    /// As `load`, with the environment passed in (tests must not mutate the process environment).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut raw = RawOptions::new();
+        let mut warnings = Vec::new();
+        if let Some(path) = path {
+            let built = config::Config::builder()
+                .add_source(config::File::from(path).format(config::FileFormat::Ini))
+                .build()
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let table = built
+                .try_deserialize::<std::collections::HashMap<String, config::Value>>()
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            for (section, value) in table {
+                match value.clone().into_table() {
+                    Ok(options) => {
+                        let entry = raw.entry(section.to_ascii_lowercase()).or_default();
+                        for (option, v) in options {
+                            let text = v.into_string().unwrap_or_default();
+                            entry.insert(option.to_ascii_lowercase(), text);
+                        }
+                    }
+                    Err(_) => warnings.push(format!(
+                        "option {section:?} in {} is outside any [section]; ignored",
+                        path.display()
+                    )),
+                }
+            }
+        }
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if NON_OPTION_VARIABLES.contains(&name.as_str()) {
+                continue;
+            }
+            match rest.split_once("__") {
+                Some((section, option)) if !section.is_empty() && !option.is_empty() => {
+                    raw.entry(section.to_ascii_lowercase())
+                        .or_default()
+                        .insert(option.to_ascii_lowercase(), value.clone());
+                }
+                _ => warnings.push(format!(
+                    "environment variable {name} is not of the form {ENV_PREFIX}<SECTION>__<OPTION>; ignored"
+                )),
+            }
+        }
+        for (section, options) in &raw {
+            let known = KNOWN_OPTIONS
+                .iter()
+                .find(|(s, _)| s == section)
+                .map(|(_, o)| *o);
+            for option in options.keys() {
+                if !known.is_some_and(|k| k.contains(&option.as_str())) {
+                    warnings.push(format!(
+                        "unknown option [{section}] {option} is ignored by keystone-rs"
+                    ));
+                }
+            }
+        }
+        Self::from_raw(raw, warnings)
+    }
+
+    fn from_raw(raw: RawOptions, warnings: Vec<String>) -> Result<Self, ConfigError> {
+        let o = Options { raw: &raw };
+        let methods: Vec<String> = match o.text("auth", "methods") {
+            Some(list) => list
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            None => KEYSTONE_DEFAULT_METHODS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+        };
+        if methods.is_empty() {
+            return Err(o.invalid("auth", "methods", "", "at least one method is required"));
+        }
+        if methods.len() > 63 {
+            return Err(o.invalid("auth", "methods", "", "at most 63 methods fit the bitmask"));
+        }
+        let algorithm = o
+            .text("identity", "password_hash_algorithm")
+            .unwrap_or("argon2id")
+            .to_string();
+        if algorithm != "argon2id" {
+            return Err(o.invalid(
+                "identity",
+                "password_hash_algorithm",
+                &algorithm,
+                "keystone-rs hashes passwords with argon2id only",
+            ));
+        }
+        let provider = o.text("token", "provider").unwrap_or("fernet");
+        if provider != "fernet" {
+            return Err(o.invalid(
+                "token",
+                "provider",
+                provider,
+                "keystone-rs issues fernet tokens only",
+            ));
+        }
+        let connection_raw = o
+            .text("database", "connection")
+            .unwrap_or("sqlite:///keystone.db");
+        let connection = DatabaseUrl::parse(connection_raw)
+            .map_err(|reason| o.invalid("database", "connection", "<redacted>", &reason))?;
+        let max_active_keys: usize = o.parse("fernet_tokens", "max_active_keys", 3)?;
+        if max_active_keys < 1 {
+            return Err(o.invalid("fernet_tokens", "max_active_keys", "0", "the minimum is 1"));
+        }
+        let public_endpoint = o
+            .text("default", "public_endpoint")
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('/').to_string());
+        if let Some(endpoint) = &public_endpoint {
+            url::Url::parse(endpoint)
+                .map_err(|e| o.invalid("DEFAULT", "public_endpoint", endpoint, &e.to_string()))?;
+        }
+        Ok(Settings {
+            default: DefaultSection {
+                public_endpoint,
+                insecure_debug: o.parse_bool("default", "insecure_debug", false)?,
+            },
+            database: DatabaseSection {
+                connection,
+                max_pool_size: o.parse("database", "max_pool_size", 8)?,
+                pool_timeout: o.parse("database", "pool_timeout", 5)?,
+            },
+            token: TokenSection {
+                expiration: o.parse("token", "expiration", 3600)?,
+                allow_expired_window: o.parse("token", "allow_expired_window", 172_800)?,
+                allow_rescope_scoped_token: o.parse_bool(
+                    "token",
+                    "allow_rescope_scoped_token",
+                    true,
+                )?,
+            },
+            fernet_tokens: FernetTokensSection {
+                key_repository: PathBuf::from(
+                    o.text("fernet_tokens", "key_repository")
+                        .unwrap_or("/etc/keystone/fernet-keys/"),
+                ),
+                max_active_keys,
+                rotation_interval: o.parse_opt("fernet_tokens", "rotation_interval")?,
+            },
+            identity: IdentitySection {
+                default_domain_id: o
+                    .text("identity", "default_domain_id")
+                    .unwrap_or("default")
+                    .to_string(),
+                password_hash_algorithm: algorithm,
+                max_password_length: o.parse("identity", "max_password_length", 4096)?,
+            },
+            auth: AuthSection { methods },
+            revoke: RevokeSection {
+                expiration_buffer: o.parse("revoke", "expiration_buffer", 1800)?,
+                refresh_interval: o.parse("revoke", "refresh_interval", 1)?,
+                max_staleness: o.parse("revoke", "max_staleness", 30)?,
+                prune_interval: o.parse("revoke", "prune_interval", 600)?,
+            },
+            oslo_policy: OsloPolicySection {
+                policy_file: o
+                    .text("oslo_policy", "policy_file")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+            },
+            server: ServerSection {
+                bind: o
+                    .text("server", "bind")
+                    .unwrap_or("127.0.0.1:5000")
+                    .to_string(),
+                workers: o.parse("server", "workers", 0)?,
+                max_concurrent_hashes: o.parse("server", "max_concurrent_hashes", 4)?,
+                max_request_body_size: o.parse("server", "max_request_body_size", 114_688)?,
+            },
+            warnings,
+        })
+    }
+}
+
+struct Options<'a> {
+    raw: &'a RawOptions,
+}
+
+impl Options<'_> {
+    fn text(&self, section: &str, option: &str) -> Option<&str> {
+        self.raw
+            .get(section)
+            .and_then(|s| s.get(option))
+            .map(|v| v.trim())
+    }
+
+    fn invalid(&self, section: &str, option: &str, value: &str, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            section: if section == "default" {
+                "DEFAULT".into()
+            } else {
+                section.into()
+            },
+            option: option.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn parse<T: FromStr>(&self, section: &str, option: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        Ok(self.parse_opt(section, option)?.unwrap_or(default))
+    }
+
+    fn parse_opt<T: FromStr>(&self, section: &str, option: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.text(section, option) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse::<T>()
+                .map(Some)
+                .map_err(|e| self.invalid(section, option, v, &e.to_string())),
+        }
+    }
+
+    /// oslo.config's boolean spellings.
+    fn parse_bool(&self, section: &str, option: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(section, option) {
+            None | Some("") => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(self.invalid(section, option, v, "expected true or false")),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_conf(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new()
+            .suffix(".conf")
+            .tempfile()
+            .expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn defaults_match_keystone() {
+        let s = Settings::defaults().expect("defaults parse");
+        assert_eq!(s.token.expiration, 3600);
+        assert_eq!(s.token.allow_expired_window, 172_800);
+        assert_eq!(s.fernet_tokens.max_active_keys, 3);
+        assert_eq!(s.identity.default_domain_id, "default");
+        assert_eq!(s.revoke.expiration_buffer, 1800);
+        assert_eq!(s.auth.methods[0], "external");
+        assert_eq!(s.auth.methods.len(), 7);
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn file_and_env_overlay() {
+        let f = write_conf(
+            "[DEFAULT]\npublic_endpoint = http://ks.example:5000/\n[token]\nexpiration = 600\n[database]\nconnection = postgresql+psycopg2://ks:secret@db/keystone\n",
+        );
+        let env = vec![
+            ("KEYSTONE_TOKEN__ALLOW_EXPIRED_WINDOW".into(), "7200".into()),
+            ("PATH".into(), "/bin".into()),
+        ];
+        let s = Settings::load_with_env(Some(f.path()), &env).expect("load");
+        assert_eq!(s.token.expiration, 600);
+        assert_eq!(s.token.allow_expired_window, 7200);
+        assert_eq!(
+            s.default.public_endpoint.as_deref(),
+            Some("http://ks.example:5000")
+        );
+        assert_eq!(
+            s.database.connection,
+            DatabaseUrl::Postgres {
+                url: "postgres://ks:secret@db/keystone".into()
+            }
+        );
+        assert!(!format!("{:?}", s.database).contains("secret"));
+    }
+
+    #[test]
+    fn unknown_options_and_variables_are_named() {
+        let f = write_conf("[token]\nexpiraton = 10\n[bogus]\nx = 1\n");
+        let env = vec![
+            ("KEYSTONE_TOKEN__CACHING".into(), "true".into()),
+            ("KEYSTONE_TYPO".into(), "1".into()),
+        ];
+        let s = Settings::load_with_env(Some(f.path()), &env).expect("load");
+        let all = s.warnings.join("\n");
+        assert!(all.contains("[token] expiraton"), "{all}");
+        assert!(all.contains("[bogus] x"), "{all}");
+        assert!(all.contains("[token] caching"), "{all}");
+        assert!(all.contains("KEYSTONE_TYPO"), "{all}");
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let f = write_conf("[token]\nexpiration = soon\n");
+        let err = Settings::load_with_env(Some(f.path()), &[]).expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains("[token] expiration"), "{text}");
+        assert!(text.contains("soon"), "{text}");
+
+        let env = vec![(
+            "KEYSTONE_DATABASE__CONNECTION".into(),
+            "mysql+pymysql://x".into(),
+        )];
+        let err = Settings::load_with_env(None, &env).expect_err("mysql refused");
+        assert!(err.to_string().contains("[database] connection"));
+    }
+
+    #[test]
+    fn sqlalchemy_sqlite_paths() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///data/k.db"),
+            Ok(DatabaseUrl::Sqlite {
+                path: "data/k.db".into()
+            })
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:////var/lib/k.db"),
+            Ok(DatabaseUrl::Sqlite {
+                path: "/var/lib/k.db".into()
+            })
+        );
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn custom_method_order_is_kept() {
+        let env = vec![(
+            "KEYSTONE_AUTH__METHODS".into(),
+            "password, token,totp".into(),
+        )];
+        let s = Settings::load_with_env(None, &env).expect("load");
+        assert_eq!(s.auth.methods, vec!["password", "token", "totp"]);
+    }
+}

@@ -1,0 +1,20 @@
+//! keystone-rs: an OpenStack Keystone-compatible identity server.
+//! See ARCHITECTURE.md for the module map and the request flow.
+
+pub mod api;
+pub mod assignment;
+pub mod auth;
+pub mod bootstrap;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod policy;
+pub mod resource;
+pub mod revoke;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod token;

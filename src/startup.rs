@@ -1,0 +1,167 @@
+//! Builds the whole application from settings; tests bind port 0 and talk HTTP to it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::api::{self, AppState};
+use crate::assignment::AssignmentService;
+use crate::auth::AuthService;
+use crate::catalog::CatalogProvider;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::identity::{IdentityService, PasswordHasher};
+use crate::policy::Enforcer;
+use crate::resource::ResourceService;
+use crate::revoke::{RevokeService, RevokeSettings};
+use crate::store::Store;
+use crate::token::keys::{KeyRepository, KeyRing};
+use crate::token::payload::AuthMethods;
+use crate::token::provider::{TokenProvider, TokenSettings};
+
+/// Services built from settings, shared by the HTTP server and the CLI.
+pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let store = Store::connect(
+        &settings.database.connection,
+        settings.database.max_pool_size,
+        Duration::from_secs(settings.database.pool_timeout),
+    )
+    .await
+    .with_context(|| format!("connecting to {}", settings.database.connection.redacted()))?;
+    if !store.is_migrated().await? {
+        anyhow::bail!("the database has no schema yet: run `keystone-rs db sync` first");
+    }
+    let repo = KeyRepository::new(
+        settings.fernet_tokens.key_repository.clone(),
+        settings.fernet_tokens.max_active_keys,
+    );
+    let keys = Arc::new(
+        KeyRing::open(repo, Duration::from_secs(1)).with_context(|| {
+            format!(
+                "loading Fernet keys from {} (run `keystone-rs fernet setup`)",
+                settings.fernet_tokens.key_repository.display()
+            )
+        })?,
+    );
+    let token = &settings.token;
+    let revoke = RevokeService::load(
+        store.clone(),
+        clock.clone(),
+        RevokeSettings {
+            refresh_interval: Duration::from_secs(settings.revoke.refresh_interval.max(1)),
+            max_staleness: Duration::from_secs(settings.revoke.max_staleness),
+            retention_secs: (token.expiration
+                + token.allow_expired_window
+                + settings.revoke.expiration_buffer) as i64,
+            prune_interval: Duration::from_secs(settings.revoke.prune_interval.max(1)),
+        },
+    )
+    .await
+    .context("loading revocation events")?;
+    let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?;
+    let resource = ResourceService::new(store.clone());
+    let assignment = AssignmentService::new(store.clone());
+    let identity = IdentityService::new(
+        store.clone(),
+        resource.clone(),
+        revoke.clone(),
+        hasher,
+        clock.clone(),
+        settings.identity.max_password_length,
+    );
+    let tokens = TokenProvider::new(
+        keys,
+        AuthMethods::new(settings.auth.methods.clone()),
+        TokenSettings {
+            expiration_secs: token.expiration as i64,
+            allow_expired_window_secs: token.allow_expired_window as i64,
+            default_domain_id: settings.identity.default_domain_id.clone(),
+        },
+        identity.clone(),
+        resource.clone(),
+        assignment.clone(),
+        revoke.clone(),
+        clock,
+    );
+    let auth = AuthService::new(
+        identity.clone(),
+        resource.clone(),
+        assignment.clone(),
+        tokens.clone(),
+        settings.auth.methods.clone(),
+        token.allow_rescope_scoped_token,
+    );
+    let policy = match &settings.oslo_policy.policy_file {
+        Some(path) => Enforcer::load_file(path)
+            .with_context(|| format!("loading policy file {}", path.display()))?,
+        None => Enforcer::with_defaults(),
+    };
+    Ok(AppState {
+        settings: Arc::new(settings),
+        store: store.clone(),
+        tokens,
+        auth,
+        identity,
+        resource,
+        assignment,
+        catalog: CatalogProvider::new(store),
+        revoke,
+        policy: Arc::new(policy),
+    })
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds `[server] bind` (tests use port 0) and starts the revocation upkeep.
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let bind = settings.server.bind.clone();
+        let workers = settings.server.workers;
+        let state = build_state(settings, clock).await?;
+        state.revoke.spawn_upkeep();
+        let listener = TcpListener::bind(&bind).with_context(|| format!("binding {bind}"))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(from_fn(api::keystone_headers))
+                .configure(api::routes)
+                .default_service(web::to(api::not_found))
+        })
+        .listen(listener)?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

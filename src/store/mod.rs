@@ -1,0 +1,330 @@
+//! Every SQL statement of keystone-rs lives under this module.
+//!
+//! One code path for SQLite and PostgreSQL: sqlx's `Any` driver with portable SQL
+//! (`$n` placeholders, TEXT ids, BIGINT epoch seconds). The only per-backend pieces
+//! are the migration folders, SQLite's pragmas, and SQLite's single writer: SQLite
+//! allows one writer at a time, so writes go through a one-connection pool instead
+//! of failing with "database is locked" under load.
+
+mod assignment;
+mod catalog;
+mod identity;
+mod resource;
+mod revoke;
+
+pub use assignment::*;
+pub use catalog::*;
+pub use identity::*;
+pub use resource::*;
+pub use revoke::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::config::DatabaseUrl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    #[error("database unavailable while {context}: {source}")]
+    Unavailable {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database error while {context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row while {context}: {detail}")]
+    Corrupt {
+        context: &'static str,
+        detail: String,
+    },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Adds what the store was doing to a sqlx error, and sorts outages from bugs.
+pub(crate) trait DbContext<T> {
+    fn ctx(self, context: &'static str) -> StoreResult<T>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> StoreResult<T> {
+        self.map_err(|source| classify(context, source))
+    }
+}
+
+fn classify(context: &'static str, source: sqlx::Error) -> StoreError {
+    match &source {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable { context, source }
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            what: context.to_string(),
+        },
+        sqlx::Error::Database(db) if is_busy(db.message()) => {
+            StoreError::Unavailable { context, source }
+        }
+        _ => StoreError::Database { context, source },
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a read pool and a write pool (the same pool on PostgreSQL).
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects without touching the schema; `migrate()` creates or upgrades it.
+    pub async fn connect(
+        url: &DatabaseUrl,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        match url {
+            DatabaseUrl::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable {
+                        context: "creating the SQLite directory",
+                        source: sqlx::Error::Io(e),
+                    })?;
+                }
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(acquire_timeout)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                sqlx::query("PRAGMA journal_mode = WAL")
+                                    .execute(&mut *conn)
+                                    .await?;
+                                sqlx::query("PRAGMA busy_timeout = 5000")
+                                    .execute(&mut *conn)
+                                    .await?;
+                                sqlx::query("PRAGMA foreign_keys = ON")
+                                    .execute(&mut *conn)
+                                    .await?;
+                                sqlx::query("PRAGMA synchronous = NORMAL")
+                                    .execute(&mut *conn)
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect(&url)
+                };
+                // Open the writer first so the WAL switch happens before readers attach.
+                let write = pool(1).await.ctx("opening the SQLite database")?;
+                let read = pool(max_connections.max(1))
+                    .await
+                    .ctx("opening the SQLite database")?;
+                Ok(Store {
+                    read,
+                    write,
+                    backend: Backend::Sqlite,
+                })
+            }
+            DatabaseUrl::Postgres { url } => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections.max(2))
+                    .acquire_timeout(acquire_timeout)
+                    .connect(url)
+                    .await
+                    .ctx("connecting to PostgreSQL")?;
+                Ok(Store {
+                    read: pool.clone(),
+                    write: pool,
+                    backend: Backend::Postgres,
+                })
+            }
+        }
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.write).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    /// True once `migrate()` has created the schema; the server refuses to start otherwise.
+    pub async fn is_migrated(&self) -> StoreResult<bool> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'revocation_event'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'revocation_event'"
+            }
+        };
+        let row = sqlx::query(sql)
+            .fetch_one(&self.read)
+            .await
+            .ctx("checking the schema")?;
+        Ok(int(&row, "n")? > 0)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Table -> sorted (column, type family, nullable): what the schema parity test compares.
+    pub async fn schema_summary(&self) -> StoreResult<Vec<(String, String, String, bool)>> {
+        let mut out = Vec::new();
+        match self.backend {
+            Backend::Sqlite => {
+                let tables = sqlx::query(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+                )
+                .fetch_all(&self.read)
+                .await
+                .ctx("listing tables")?;
+                for t in tables {
+                    let table = text(&t, "name")?;
+                    let cols = sqlx::query(&format!(
+                        "SELECT name, type, \"notnull\" AS notnull, pk FROM pragma_table_info('{table}')"
+                    ))
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("listing columns")?;
+                    for c in cols {
+                        let pk = int(&c, "pk")? > 0;
+                        out.push((
+                            table.clone(),
+                            text(&c, "name")?,
+                            type_family(&text(&c, "type")?),
+                            int(&c, "notnull")? == 0 && !pk,
+                        ));
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let cols = sqlx::query(
+                    "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty, is_nullable::text AS n FROM information_schema.columns WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'",
+                )
+                .fetch_all(&self.read)
+                .await
+                .ctx("listing columns")?;
+                for c in cols {
+                    out.push((
+                        text(&c, "t")?,
+                        text(&c, "c")?,
+                        type_family(&text(&c, "ty")?),
+                        text(&c, "n")? == "YES",
+                    ));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Cheap liveness probe for health checks and the revocation refresher.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .ctx("pinging the database")?;
+        Ok(())
+    }
+}
+
+/// Collapses backend type names into the families both schemas must agree on.
+/// SQLite has no boolean type, so PostgreSQL's BOOLEAN counts as an integer.
+fn type_family(t: &str) -> String {
+    let t = t.to_ascii_lowercase();
+    if t.contains("int") || t == "boolean" {
+        "integer".into()
+    } else if t.contains("char") || t.contains("text") {
+        "text".into()
+    } else {
+        t
+    }
+}
+
+pub(crate) fn text(row: &AnyRow, col: &'static str) -> StoreResult<String> {
+    row.try_get::<String, _>(col).map_err(|e| corrupt(col, e))
+}
+
+pub(crate) fn opt_text(row: &AnyRow, col: &'static str) -> StoreResult<Option<String>> {
+    row.try_get::<Option<String>, _>(col)
+        .map_err(|e| corrupt(col, e))
+}
+
+pub(crate) fn int(row: &AnyRow, col: &'static str) -> StoreResult<i64> {
+    match row.try_get::<i64, _>(col) {
+        Ok(v) => Ok(v),
+        Err(_) => row
+            .try_get::<i32, _>(col)
+            .map(i64::from)
+            .map_err(|e| corrupt(col, e)),
+    }
+}
+
+pub(crate) fn opt_int(row: &AnyRow, col: &'static str) -> StoreResult<Option<i64>> {
+    row.try_get::<Option<i64>, _>(col)
+        .map_err(|e| corrupt(col, e))
+}
+
+/// Booleans are BOOLEAN on PostgreSQL and 0/1 integers on SQLite.
+pub(crate) fn boolean(row: &AnyRow, col: &'static str) -> StoreResult<bool> {
+    match row.try_get::<bool, _>(col) {
+        Ok(v) => Ok(v),
+        Err(_) => int(row, col).map(|v| v != 0),
+    }
+}
+
+pub(crate) fn json_extra(row: &AnyRow) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    let raw = text(row, "extra")?;
+    match serde_json::Value::from_str(&raw) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(StoreError::Corrupt {
+            context: "reading extra attributes",
+            detail: "extra is not a JSON object".into(),
+        }),
+    }
+}
+
+fn corrupt(col: &'static str, e: sqlx::Error) -> StoreError {
+    StoreError::Corrupt {
+        context: "decoding a row",
+        detail: format!("column {col}: {e}"),
+    }
+}

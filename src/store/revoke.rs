@@ -1,0 +1,100 @@
+//! Revocation events: Keystone's `revocation_event` table.
+
+use sqlx::any::AnyRow;
+
+use super::{int, opt_int, opt_text, DbContext, Store, StoreResult};
+
+/// One revocation event as stored; see `crate::revoke` for what the fields mean.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevocationEventRow {
+    pub id: i64,
+    pub domain_id: Option<String>,
+    pub project_id: Option<String>,
+    pub user_id: Option<String>,
+    pub role_id: Option<String>,
+    pub trust_id: Option<String>,
+    pub consumer_id: Option<String>,
+    pub access_token_id: Option<String>,
+    pub audit_id: Option<String>,
+    pub audit_chain_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub issued_before: i64,
+    pub revoked_at: i64,
+}
+
+const EVENT_COLS: &str = "id, domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id, audit_id, audit_chain_id, expires_at, issued_before, revoked_at";
+
+fn event_from(row: &AnyRow) -> StoreResult<RevocationEventRow> {
+    Ok(RevocationEventRow {
+        id: int(row, "id")?,
+        domain_id: opt_text(row, "domain_id")?,
+        project_id: opt_text(row, "project_id")?,
+        user_id: opt_text(row, "user_id")?,
+        role_id: opt_text(row, "role_id")?,
+        trust_id: opt_text(row, "trust_id")?,
+        consumer_id: opt_text(row, "consumer_id")?,
+        access_token_id: opt_text(row, "access_token_id")?,
+        audit_id: opt_text(row, "audit_id")?,
+        audit_chain_id: opt_text(row, "audit_chain_id")?,
+        expires_at: opt_int(row, "expires_at")?,
+        issued_before: int(row, "issued_before")?,
+        revoked_at: int(row, "revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts the events in one transaction; their ids are assigned by the database.
+    pub async fn insert_revocation_events(&self, events: &[RevocationEventRow]) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.ctx("recording a revocation")?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id, audit_id, audit_chain_id, expires_at, issued_before, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&e.domain_id)
+            .bind(&e.project_id)
+            .bind(&e.user_id)
+            .bind(&e.role_id)
+            .bind(&e.trust_id)
+            .bind(&e.consumer_id)
+            .bind(&e.access_token_id)
+            .bind(&e.audit_id)
+            .bind(&e.audit_chain_id)
+            .bind(e.expires_at)
+            .bind(e.issued_before)
+            .bind(e.revoked_at)
+            .execute(&mut *tx)
+            .await
+            .ctx("recording a revocation")?;
+        }
+        tx.commit().await.ctx("recording a revocation")?;
+        Ok(())
+    }
+
+    /// Events revoked at or after `since` (epoch seconds), oldest first.
+    pub async fn list_revocation_events_since(
+        &self,
+        since: i64,
+    ) -> StoreResult<Vec<RevocationEventRow>> {
+        sqlx::query(&format!(
+            "SELECT {EVENT_COLS} FROM revocation_event WHERE revoked_at >= $1 ORDER BY revoked_at, id"
+        ))
+        .bind(since)
+        .fetch_all(self.reader())
+        .await
+        .ctx("reading revocation events")?
+        .iter()
+        .map(event_from)
+        .collect()
+    }
+
+    /// Deletes events revoked before `cutoff`; returns how many went.
+    pub async fn prune_revocation_events(&self, cutoff: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM revocation_event WHERE revoked_at < $1")
+            .bind(cutoff)
+            .execute(self.writer())
+            .await
+            .ctx("pruning revocation events")?;
+        Ok(done.rows_affected())
+    }
+}

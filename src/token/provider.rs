@@ -1,0 +1,362 @@
+//! Issuing and validating tokens: Keystone's `TokenModel.mint` checks and
+//! `_is_valid_token`, in Keystone's order, on every validation.
+//!
+//! Nothing about a token is trusted from the past: user, domain and project state
+//! and the scope's roles are re-read each time, so disabling or removing access
+//! takes effect at once even where no revocation event exists.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::assignment::{AssignmentService, RoleRef, RoleTarget};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::identity::IdentityService;
+use crate::resource::ResourceService;
+use crate::revoke::{RevokeService, TokenValues};
+use crate::store::{Domain, Project, User};
+use crate::token::codec;
+use crate::token::keys::KeyRing;
+use crate::token::payload::{self, AuthMethods, TokenPayload};
+
+/// What a token is scoped to, resolved against the database.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    Unscoped,
+    Project { project: Project, domain: Domain },
+    Domain(Domain),
+    System,
+}
+
+impl Scope {
+    pub fn project_id(&self) -> Option<&str> {
+        match self {
+            Scope::Project { project, .. } => Some(&project.id),
+            _ => None,
+        }
+    }
+
+    /// Keystone's `assignment_domain_id`: the project's domain, or the scoped domain.
+    pub fn assignment_domain_id(&self) -> Option<&str> {
+        match self {
+            Scope::Project { project, .. } => Some(&project.domain_id),
+            Scope::Domain(d) => Some(&d.id),
+            _ => None,
+        }
+    }
+}
+
+/// A token that passed every check.
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// The token string as presented, for Keystone's "Could not find token" messages.
+    pub id: String,
+    pub payload: TokenPayload,
+    pub issued_at: DateTime<Utc>,
+    pub user: User,
+    pub user_domain: Domain,
+    pub scope: Scope,
+    pub roles: Vec<RoleRef>,
+}
+
+impl Token {
+    pub fn audit_id(&self) -> Option<&str> {
+        self.payload.audit_ids.first().map(String::as_str)
+    }
+
+    /// The chain root: the last audit id when the token was rescoped.
+    pub fn parent_audit_id(&self) -> Option<&str> {
+        if self.payload.audit_ids.len() > 1 {
+            self.payload.audit_ids.last().map(String::as_str)
+        } else {
+            None
+        }
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.payload.expires_at
+    }
+
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        self.roles.iter().map(|r| r.name.as_str())
+    }
+
+    fn revocation_values(&self) -> TokenValues {
+        TokenValues {
+            issued_at: self.issued_at.timestamp(),
+            expires_at: self.payload.expires_at.timestamp(),
+            audit_id: self.audit_id().map(str::to_string),
+            audit_chain_id: self.parent_audit_id().map(str::to_string),
+            user_id: self.user.id.clone(),
+            identity_domain_id: Some(self.user.domain_id.clone()),
+            project_id: self.scope.project_id().map(str::to_string),
+            assignment_domain_id: self.scope.assignment_domain_id().map(str::to_string),
+            roles: self.roles.iter().map(|r| r.id.clone()).collect(),
+            trust_id: self.payload.trust_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What to put in a new token.
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
+    pub user: User,
+    pub user_domain: Domain,
+    pub methods: Vec<String>,
+    pub scope: Scope,
+    pub roles: Vec<RoleRef>,
+    /// Rescoping keeps the original expiry; None means now + `[token] expiration`.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub parent_audit_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenSettings {
+    pub expiration_secs: i64,
+    pub allow_expired_window_secs: i64,
+    pub default_domain_id: String,
+}
+
+#[derive(Clone)]
+pub struct TokenProvider {
+    keys: Arc<KeyRing>,
+    methods: AuthMethods,
+    settings: TokenSettings,
+    identity: IdentityService,
+    resource: ResourceService,
+    assignment: AssignmentService,
+    revoke: RevokeService,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unrecognized() -> Error {
+    Error::not_found("Could not recognize Fernet token")
+}
+
+impl TokenProvider {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        keys: Arc<KeyRing>,
+        methods: AuthMethods,
+        settings: TokenSettings,
+        identity: IdentityService,
+        resource: ResourceService,
+        assignment: AssignmentService,
+        revoke: RevokeService,
+        clock: Clock,
+    ) -> Self {
+        TokenProvider {
+            keys,
+            methods,
+            settings,
+            identity,
+            resource,
+            assignment,
+            revoke,
+            clock,
+        }
+    }
+
+    pub fn methods(&self) -> &AuthMethods {
+        &self.methods
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub fn allow_expired_window(&self) -> i64 {
+        self.settings.allow_expired_window_secs
+    }
+
+    pub fn issue(&self, req: IssueRequest) -> Result<Token> {
+        let now = self.clock.now();
+        // Keystone computes expires_at before taking the Fernet timestamp.
+        let expires_at = req.expires_at.unwrap_or_else(|| {
+            truncate_to_second(now + chrono::Duration::seconds(self.settings.expiration_secs))
+        });
+        let mut audit_ids = vec![payload::new_audit_id()];
+        audit_ids.extend(req.parent_audit_id);
+        let mut p = TokenPayload {
+            user_id: req.user.id.clone(),
+            methods: req.methods.clone(),
+            audit_ids,
+            system: None,
+            domain_id: None,
+            project_id: None,
+            trust_id: None,
+            federated_group_ids: None,
+            identity_provider_id: None,
+            protocol_id: None,
+            access_token_id: None,
+            app_cred_id: None,
+            thumbprint: None,
+            expires_at,
+        };
+        match &req.scope {
+            Scope::Unscoped => {}
+            Scope::Project { project, .. } => p.project_id = Some(project.id.clone()),
+            Scope::Domain(d) => p.domain_id = Some(d.id.clone()),
+            Scope::System => p.system = Some("all".into()),
+        }
+        let plaintext =
+            payload::encode_payload(&p, &self.methods, &self.settings.default_domain_id)
+                .map_err(Error::internal)?;
+        let keys = self.keys.keys().map_err(Error::internal)?;
+        let primary = keys
+            .first()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("the key repository has no keys")))?;
+        let issued = now.timestamp().max(0) as u64;
+        let id = codec::encrypt(primary, &plaintext, issued);
+        // Round-trip the methods through the bitmask, as a later validation will see them.
+        p.methods = self.methods.decode(self.methods.encode(&p.methods));
+        Ok(Token {
+            id,
+            payload: p,
+            issued_at: Utc.timestamp_opt(issued as i64, 0).single().unwrap_or(now),
+            user: req.user,
+            user_domain: req.user_domain,
+            scope: req.scope,
+            roles: req.roles,
+        })
+    }
+
+    /// Decrypts without any expiry check: the payload only.
+    pub fn decode(&self, token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
+        let keys = self.keys.keys().map_err(Error::internal)?;
+        let decrypted = codec::decrypt(&keys, token).map_err(|e| match e {
+            // Keystone raises KeysNotFound (500) before it looks at the token.
+            codec::CodecError::NoKeys => Error::internal(e),
+            _ => unrecognized(),
+        })?;
+        let p = payload::decode_payload(
+            &decrypted.plaintext,
+            &self.methods,
+            &self.settings.default_domain_id,
+        )
+        .map_err(|e| Error::not_found(e.to_string()))?;
+        let issued_at =
+            payload::issued_at_from_timestamp(decrypted.timestamp).map_err(Error::internal)?;
+        Ok((p, issued_at))
+    }
+
+    /// Validates with `window` extra seconds past expiry (0, or allow_expired_window).
+    pub async fn validate(&self, token: &str, window_secs: i64) -> Result<Token> {
+        let (payload, issued_at) = self.decode(token)?;
+        let minted = self.mint(token, payload, issued_at).await?;
+        self.check_validity(&minted, window_secs).await?;
+        Ok(minted)
+    }
+
+    /// Resolves the payload against the database (Keystone's `TokenModel.mint`).
+    async fn mint(&self, token: &str, p: TokenPayload, issued_at: DateTime<Utc>) -> Result<Token> {
+        if p.trust_id.is_some()
+            || p.access_token_id.is_some()
+            || p.identity_provider_id.is_some()
+            || p.app_cred_id.is_some()
+            || p.thumbprint.is_some()
+        {
+            // Trust, OAuth, federated and app-cred tokens are not issued by keystone-rs yet.
+            return Err(Error::not_found(format!("Could not find token: {token}.")));
+        }
+        // 1. resources
+        let scope = if let Some(project_id) = &p.project_id {
+            let project = self.resource.get_project(project_id).await?;
+            if !project.enabled {
+                return Err(Error::not_found(format!(
+                    "Unable to validate token because project {project_id} is disabled"
+                )));
+            }
+            let domain = self.enabled_domain(&project.domain_id).await?;
+            Scope::Project { project, domain }
+        } else if let Some(domain_id) = &p.domain_id {
+            Scope::Domain(self.enabled_domain(domain_id).await?)
+        } else if p.system.is_some() {
+            Scope::System
+        } else {
+            Scope::Unscoped
+        };
+        // 2. user
+        let user = self.identity.get_user(&p.user_id).await?;
+        let user_domain = self.enabled_domain(&user.domain_id).await?;
+        // 3. the scope must still carry roles
+        let roles = match &scope {
+            Scope::Unscoped => Vec::new(),
+            Scope::Project { project, .. } => {
+                self.assignment
+                    .effective_roles(&user.id, RoleTarget::Project(project))
+                    .await?
+            }
+            Scope::Domain(d) => {
+                self.assignment
+                    .effective_roles(&user.id, RoleTarget::Domain(&d.id))
+                    .await?
+            }
+            Scope::System => {
+                self.assignment
+                    .effective_roles(&user.id, RoleTarget::System)
+                    .await?
+            }
+        };
+        if !matches!(scope, Scope::Unscoped) && roles.is_empty() {
+            return Err(Error::not_found(format!("Could not find token: {token}.")));
+        }
+        Ok(Token {
+            id: token.to_string(),
+            payload: p,
+            issued_at,
+            user,
+            user_domain,
+            scope,
+            roles,
+        })
+    }
+
+    async fn enabled_domain(&self, id: &str) -> Result<Domain> {
+        let domain = self.resource.get_domain(id).await?;
+        if !domain.enabled {
+            return Err(Error::not_found(format!(
+                "Unable to validate token because domain {id} is disabled"
+            )));
+        }
+        Ok(domain)
+    }
+
+    /// Keystone's `_is_valid_token`: expiry (with the window), revocation, live user state.
+    async fn check_validity(&self, t: &Token, window_secs: i64) -> Result<()> {
+        let now = self.clock.now();
+        let deadline = t.payload.expires_at + chrono::Duration::seconds(window_secs.max(0));
+        if now >= deadline {
+            return Err(Error::token_invalid());
+        }
+        if self.revoke.is_revoked(&t.revocation_values())? {
+            return Err(Error::token_invalid());
+        }
+        if !t.user.enabled {
+            return Err(Error::not_found(format!("Could not find token: {}.", t.id)));
+        }
+        Ok(())
+    }
+
+    pub fn is_expired(&self, t: &Token) -> bool {
+        self.clock.now() >= t.payload.expires_at
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+fn truncate_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(t.timestamp(), 0).single().unwrap_or(t)
+}

@@ -1,0 +1,45 @@
+//! The token API over HTTP, against the real server, on SQLite and on PostgreSQL
+//! (when KEYSTONE_TEST_POSTGRES_URL is set).
+
+mod helpers;
+mod tokens;
+
+/// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.
+/// The PostgreSQL variant fails (not skips) when KEYSTONE_TEST_REQUIRE_POSTGRES is set
+/// and no URL is given, so CI cannot silently lose the second backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {
+        pub mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $app = $crate::helpers::spawn_app($crate::helpers::Db::Sqlite)
+                        .await
+                        .expect("sqlite app");
+                    $body
+                }
+            )*
+        }
+        pub mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some($app) = $crate::helpers::spawn_app($crate::helpers::Db::Postgres).await else {
+                        assert!(
+                            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
+                            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
+                        );
+                        eprintln!("postgres: KEYSTONE_TEST_POSTGRES_URL not set; not run");
+                        return;
+                    };
+                    $body
+                }
+            )*
+        }
+    };
+}

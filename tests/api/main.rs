@@ -1,6 +1,7 @@
 //! The token API over HTTP, against the real server, on SQLite and on PostgreSQL
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
+mod domains;
 mod helpers;
 mod tokens;
 

@@ -219,7 +219,7 @@ impl Store {
                 for t in tables {
                     let table = text(&t, "name")?;
                     let cols = sqlx::query(&format!(
-                        "SELECT name, type, \"notnull\" AS notnull, pk FROM pragma_table_info('{table}')"
+                        "SELECT name, type, \"notnull\" AS not_null, pk FROM pragma_table_info('{table}')"
                     ))
                     .fetch_all(&self.read)
                     .await
@@ -230,7 +230,7 @@ impl Store {
                             table.clone(),
                             text(&c, "name")?,
                             type_family(&text(&c, "type")?),
-                            int(&c, "notnull")? == 0 && !pk,
+                            int(&c, "not_null")? == 0 && !pk,
                         ));
                     }
                 }

@@ -280,8 +280,10 @@ impl RevokeService {
             .map_err(|_| Error::internal(anyhow::anyhow!("revocation index lock poisoned")))
     }
 
-    /// Pulls events newer than the ones already loaded.
+    /// Pulls events newer than the ones already loaded, and notices writes made by
+    /// other servers (the shared state generation) so their caches drop here too.
     pub async fn refresh(&self) -> Result<()> {
+        self.store.poll_generation().await?;
         let since = self.read_index()?.high_water - REFRESH_OVERLAP_SECS;
         let rows = self.store.list_revocation_events_since(since).await?;
         let mut index = self.write_index()?;

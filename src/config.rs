@@ -42,6 +42,7 @@ pub struct Settings {
     pub token: TokenSection,
     pub fernet_tokens: FernetTokensSection,
     pub identity: IdentitySection,
+    pub resource: ResourceSection,
     pub auth: AuthSection,
     pub revoke: RevokeSection,
     pub oslo_policy: OsloPolicySection,
@@ -97,6 +98,12 @@ pub struct IdentitySection {
     pub default_domain_id: String,
     pub password_hash_algorithm: String,
     pub max_password_length: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResourceSection {
+    /// Levels of projects below a domain (Keystone's default 5; a top-level project is level 1).
+    pub max_project_tree_depth: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -227,6 +234,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_password_length",
         ],
     ),
+    ("resource", &["max_project_tree_depth"]),
     ("auth", &["methods"]),
     (
         "revoke",
@@ -424,6 +432,9 @@ impl Settings {
                 password_hash_algorithm: algorithm,
                 max_password_length: o.parse("identity", "max_password_length", 4096)?,
             },
+            resource: ResourceSection {
+                max_project_tree_depth: o.parse("resource", "max_project_tree_depth", 5)?,
+            },
             auth: AuthSection { methods },
             revoke: RevokeSection {
                 expiration_buffer: o.parse("revoke", "expiration_buffer", 1800)?,
@@ -531,6 +542,7 @@ mod tests {
         assert_eq!(s.fernet_tokens.max_active_keys, 3);
         assert_eq!(s.identity.default_domain_id, "default");
         assert_eq!(s.revoke.expiration_buffer, 1800);
+        assert_eq!(s.resource.max_project_tree_depth, 5);
         assert_eq!(s.auth.methods[0], "external");
         assert_eq!(s.auth.methods.len(), 7);
         assert!(s.warnings.is_empty());

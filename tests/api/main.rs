@@ -3,6 +3,7 @@
 
 mod domains;
 mod helpers;
+mod projects;
 mod tokens;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.

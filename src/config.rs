@@ -42,7 +42,6 @@ pub struct Settings {
     pub token: TokenSection,
     pub fernet_tokens: FernetTokensSection,
     pub identity: IdentitySection,
-    pub resource: ResourceSection,
     pub auth: AuthSection,
     pub revoke: RevokeSection,
     pub oslo_policy: OsloPolicySection,
@@ -57,6 +56,9 @@ pub struct DefaultSection {
     pub public_endpoint: Option<String>,
     /// Reveal the detail of security errors (Keystone's `insecure_debug`).
     pub insecure_debug: bool,
+    /// Levels of projects below a domain, a top-level project being level 1
+    /// (Keystone's `[DEFAULT] max_project_tree_depth`, default 5).
+    pub max_project_tree_depth: usize,
 }
 
 #[derive(Clone)]
@@ -98,12 +100,6 @@ pub struct IdentitySection {
     pub default_domain_id: String,
     pub password_hash_algorithm: String,
     pub max_password_length: usize,
-}
-
-#[derive(Clone, Debug)]
-pub struct ResourceSection {
-    /// Levels of projects below a domain (Keystone's default 5; a top-level project is level 1).
-    pub max_project_tree_depth: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -211,7 +207,15 @@ type RawOptions = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Options we know, by section. Anything else found in a file or the environment is warned about.
 const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
-    ("default", &["public_endpoint", "insecure_debug", "debug"]),
+    (
+        "default",
+        &[
+            "public_endpoint",
+            "insecure_debug",
+            "debug",
+            "max_project_tree_depth",
+        ],
+    ),
     ("database", &["connection", "max_pool_size", "pool_timeout"]),
     (
         "token",
@@ -234,7 +238,6 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_password_length",
         ],
     ),
-    ("resource", &["max_project_tree_depth"]),
     ("auth", &["methods"]),
     (
         "revoke",
@@ -401,6 +404,7 @@ impl Settings {
             default: DefaultSection {
                 public_endpoint,
                 insecure_debug: o.parse_bool("default", "insecure_debug", false)?,
+                max_project_tree_depth: o.parse("default", "max_project_tree_depth", 5)?,
             },
             database: DatabaseSection {
                 connection,
@@ -431,9 +435,6 @@ impl Settings {
                     .to_string(),
                 password_hash_algorithm: algorithm,
                 max_password_length: o.parse("identity", "max_password_length", 4096)?,
-            },
-            resource: ResourceSection {
-                max_project_tree_depth: o.parse("resource", "max_project_tree_depth", 5)?,
             },
             auth: AuthSection { methods },
             revoke: RevokeSection {
@@ -542,7 +543,7 @@ mod tests {
         assert_eq!(s.fernet_tokens.max_active_keys, 3);
         assert_eq!(s.identity.default_domain_id, "default");
         assert_eq!(s.revoke.expiration_buffer, 1800);
-        assert_eq!(s.resource.max_project_tree_depth, 5);
+        assert_eq!(s.default.max_project_tree_depth, 5);
         assert_eq!(s.auth.methods[0], "external");
         assert_eq!(s.auth.methods.len(), 7);
         assert!(s.warnings.is_empty());
@@ -571,6 +572,15 @@ mod tests {
             }
         );
         assert!(!format!("{:?}", s.database).contains("secret"));
+    }
+
+    #[test]
+    fn project_tree_depth_is_a_default_section_option() {
+        // Keystone reads it from [DEFAULT] (keystone/conf/default.py), not [resource].
+        let f = write_conf("[DEFAULT]\nmax_project_tree_depth = 3\n");
+        let s = Settings::load_with_env(Some(f.path()), &[]).expect("load");
+        assert_eq!(s.default.max_project_tree_depth, 3);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         store.clone(),
         settings.identity.default_domain_id.clone(),
         revoke.clone(),
-        settings.resource.max_project_tree_depth,
+        settings.default.max_project_tree_depth,
     );
     let assignment = AssignmentService::new(store.clone());
     let identity = IdentityService::new(

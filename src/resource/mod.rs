@@ -17,7 +17,7 @@ pub struct ResourceService {
     default_domain_id: String,
     /// Deleting a project records a revocation event for its tokens.
     revoke: RevokeService,
-    /// `[resource] max_project_tree_depth`.
+    /// `[DEFAULT] max_project_tree_depth`.
     max_project_tree_depth: usize,
 }
 

@@ -305,7 +305,7 @@ impl ResourceService {
 
     /// Keystone's `create_project` for a regular project: the domain and parent
     /// must exist and agree, the whole branch must be enabled, and the new project
-    /// must not be deeper than `[resource] max_project_tree_depth`.
+    /// must not be deeper than `[DEFAULT] max_project_tree_depth`.
     pub async fn create_project(&self, new: NewProject) -> Result<ProjectView> {
         let name = new.name.trim().to_string();
         let domain = self

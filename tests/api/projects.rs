@@ -521,10 +521,10 @@ both_backends! {
     }
 }
 
-/// `[resource] max_project_tree_depth` is honoured (SQLite is enough: no SQL involved).
+/// `[DEFAULT] max_project_tree_depth` is honoured (SQLite is enough: no SQL involved).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_project_tree_depth_is_configurable() {
-    let app = spawn_app_with(Db::Sqlite, |s| s.resource.max_project_tree_depth = 2)
+    let app = spawn_app_with(Db::Sqlite, |s| s.default.max_project_tree_depth = 2)
         .await
         .expect("sqlite app");
     let admin = app.system_admin_token().await;

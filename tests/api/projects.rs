@@ -396,6 +396,12 @@ both_backends! {
         let (s, _, body) = call(&app, Method::GET, "/v3/projects/nope/tags", Some(&admin), None).await;
         assert_eq!((s, message(&body)), (404, "Could not find project: nope."));
         assert_eq!(status(&app, Method::PUT, "/v3/projects/nope/tags/a", Some(&admin), None).await, 404);
+        // GET /v3/auth/projects shows the same representation, tags included.
+        let member = project_token(&app, "member", &id).await;
+        let (_, _, mine) = call(&app, Method::GET, "/v3/auth/projects", Some(&member), None).await;
+        let (_, _, got) = call(&app, Method::GET, &format!("/v3/projects/{id}"), Some(&admin), None).await;
+        assert_eq!(mine["projects"], json!([got["project"]]));
+        assert_eq!(mine["projects"][0]["tags"].as_array().map(Vec::len), Some(80));
         // Tag filters on the list.
         let p1 = id_of(&create(&app, &admin, json!({"name": "f1", "tags": ["a", "b"]})).await);
         let p2 = id_of(&create(&app, &admin, json!({"name": "f2", "tags": ["b", "c"]})).await);

@@ -235,6 +235,7 @@ fn flag(req: &HttpRequest, name: &str) -> bool {
     query_pairs(req).iter().any(|(k, v)| k == name && v != "0")
 }
 
+/// Adds `parents` / `subtree` to a project body when the query asks for them.
 async fn expand(
     req: &HttpRequest,
     state: &AppState,

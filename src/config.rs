@@ -56,6 +56,9 @@ pub struct DefaultSection {
     pub public_endpoint: Option<String>,
     /// Reveal the detail of security errors (Keystone's `insecure_debug`).
     pub insecure_debug: bool,
+    /// Levels of projects below a domain, a top-level project being level 1
+    /// (Keystone's `[DEFAULT] max_project_tree_depth`, default 5).
+    pub max_project_tree_depth: usize,
 }
 
 #[derive(Clone)]
@@ -208,7 +211,15 @@ type RawOptions = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Options we know, by section. Anything else found in a file or the environment is warned about.
 const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
-    ("default", &["public_endpoint", "insecure_debug", "debug"]),
+    (
+        "default",
+        &[
+            "public_endpoint",
+            "insecure_debug",
+            "debug",
+            "max_project_tree_depth",
+        ],
+    ),
     ("database", &["connection", "max_pool_size", "pool_timeout"]),
     (
         "token",
@@ -399,6 +410,7 @@ impl Settings {
             default: DefaultSection {
                 public_endpoint,
                 insecure_debug: o.parse_bool("default", "insecure_debug", false)?,
+                max_project_tree_depth: o.parse("default", "max_project_tree_depth", 5)?,
             },
             database: DatabaseSection {
                 connection,
@@ -539,6 +551,7 @@ mod tests {
         assert_eq!(s.fernet_tokens.max_active_keys, 3);
         assert_eq!(s.identity.default_domain_id, "default");
         assert_eq!(s.revoke.expiration_buffer, 1800);
+        assert_eq!(s.default.max_project_tree_depth, 5);
         assert_eq!(s.auth.methods[0], "external");
         assert_eq!(s.auth.methods.len(), 7);
         assert!(s.warnings.is_empty());
@@ -567,6 +580,15 @@ mod tests {
             }
         );
         assert!(!format!("{:?}", s.database).contains("secret"));
+    }
+
+    #[test]
+    fn project_tree_depth_is_a_default_section_option() {
+        // Keystone reads it from [DEFAULT] (keystone/conf/default.py), not [resource].
+        let f = write_conf("[DEFAULT]\nmax_project_tree_depth = 3\n");
+        let s = Settings::load_with_env(Some(f.path()), &[]).expect("load");
+        assert_eq!(s.default.max_project_tree_depth, 3);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
     #[test]

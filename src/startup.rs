@@ -67,7 +67,12 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
     .await
     .context("loading revocation events")?;
     let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?;
-    let resource = ResourceService::new(store.clone(), settings.identity.default_domain_id.clone());
+    let resource = ResourceService::new(
+        store.clone(),
+        settings.identity.default_domain_id.clone(),
+        revoke.clone(),
+        settings.default.max_project_tree_depth,
+    );
     let assignment = AssignmentService::new(store.clone());
     let identity = IdentityService::new(
         store.clone(),

@@ -389,18 +389,10 @@ pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult
         if !p.enabled {
             continue;
         }
-        out.push(json!({
-            "id": p.id,
-            "name": p.name,
-            "domain_id": p.domain_id,
-            "description": p.description,
-            "enabled": p.enabled,
-            "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
-            "is_domain": false,
-            "tags": [],
-            "options": {},
-            "links": {"self": format!("{base}/v3/projects/{}", p.id)},
-        }));
+        // The same representation as GET /v3/projects (tags and extra attributes included).
+        let tags = state.store.list_project_tags(&p.id).await?;
+        let view = crate::resource::ProjectView::Project { project: p, tags };
+        out.push(super::projects::render(&req, &state, &view));
     }
     Ok(json_response(
         StatusCode::OK,

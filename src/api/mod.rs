@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod domains;
 pub mod error;
 pub mod os_revoke;
+pub mod projects;
 pub mod render;
 
 use std::sync::Arc;
@@ -70,7 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v3/OS-REVOKE/events",
             web::get().to(os_revoke::list_events),
         )
-        .configure(domains::routes);
+        .configure(domains::routes)
+        .configure(projects::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

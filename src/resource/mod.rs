@@ -1,13 +1,24 @@
 //! Domains and projects: lookups by id or name with Keystone's error messages,
 //! and the writes with Keystone's rules (a domain must be disabled before deletion).
 
+mod projects;
+
+pub use projects::{
+    validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
+};
+
 use crate::error::{Error, Result};
+use crate::revoke::RevokeService;
 use crate::store::{Domain, Project, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct ResourceService {
     store: Store,
     default_domain_id: String,
+    /// Deleting a project records a revocation event for its tokens.
+    revoke: RevokeService,
+    /// `[DEFAULT] max_project_tree_depth`.
+    max_project_tree_depth: usize,
 }
 
 /// Keystone's 409 text for a name already taken.
@@ -29,11 +40,22 @@ pub fn on_conflict<'a>(
 }
 
 impl ResourceService {
-    pub fn new(store: Store, default_domain_id: String) -> Self {
+    pub fn new(
+        store: Store,
+        default_domain_id: String,
+        revoke: RevokeService,
+        max_project_tree_depth: usize,
+    ) -> Self {
         ResourceService {
             store,
             default_domain_id,
+            revoke,
+            max_project_tree_depth,
         }
+    }
+
+    pub fn default_domain_id(&self) -> &str {
+        &self.default_domain_id
     }
 
     pub fn store(&self) -> &Store {

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{boolean, json_extra, opt_text, text, DbContext, Store, StoreResult};
+use super::{boolean, json_extra, opt_text, text, DbContext, Store, StoreError, StoreResult};
 
 type Extra = serde_json::Map<String, serde_json::Value>;
 
@@ -199,23 +199,306 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes the project and its assignments in one transaction.
-    pub async fn delete_project(&self, id: &str) -> StoreResult<bool> {
+    /// Deletes a leaf project with its assignments and tags in one transaction.
+    /// The leaf check is part of the DELETE itself, so a child created
+    /// concurrently can never be orphaned (nor trip the parent_id foreign key).
+    pub async fn delete_project(&self, id: &str) -> StoreResult<ProjectDeletion> {
         let mut tx = self.writer().begin().await.ctx("deleting a project")?;
+        let has_children = sqlx::query("SELECT id FROM project WHERE parent_id = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("checking a project's children")?
+            .is_some();
+        if has_children {
+            return Ok(ProjectDeletion::HasChildren);
+        }
         sqlx::query("DELETE FROM assignment WHERE target_id = $1 AND type IN ('UserProject', 'GroupProject')")
             .bind(id)
             .execute(&mut *tx)
             .await
             .ctx("deleting a project's assignments")?;
-        let done = sqlx::query("DELETE FROM project WHERE id = $1")
+        sqlx::query("DELETE FROM project_tag WHERE project_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
-            .ctx("deleting a project")?;
+            .ctx("deleting a project's tags")?;
+        let done = sqlx::query(
+            "DELETE FROM project WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM project AS child WHERE child.parent_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .ctx("deleting a project")?;
+        if done.rows_affected() == 0 {
+            // Either gone already or a child appeared since the check: undo everything.
+            tx.rollback().await.ctx("deleting a project")?;
+            return Ok(match self.get_project(id).await? {
+                None => ProjectDeletion::NotFound,
+                Some(_) => ProjectDeletion::HasChildren,
+            });
+        }
         tx.commit().await.ctx("deleting a project")?;
+        self.changed().await?;
+        Ok(ProjectDeletion::Deleted)
+    }
+
+    /// Projects matching the filters that SQL can answer, ordered by id as
+    /// Keystone's paginated query is.
+    pub async fn list_projects_filtered(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>> {
+        let mut sql = format!("SELECT {PROJECT_COLS} FROM project WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if f.name.is_some() {
+            sql.push_str(&format!(" AND name = ${}", next()));
+        }
+        if f.domain_id.is_some() {
+            sql.push_str(&format!(" AND domain_id = ${}", next()));
+        }
+        if f.enabled.is_some() {
+            sql.push_str(&format!(" AND enabled = ${}", next()));
+        }
+        sql.push_str(" ORDER BY id");
+        let mut q = sqlx::query(&sql);
+        if let Some(name) = &f.name {
+            q = q.bind(name);
+        }
+        if let Some(domain_id) = &f.domain_id {
+            q = q.bind(domain_id);
+        }
+        if let Some(enabled) = f.enabled {
+            q = q.bind(enabled);
+        }
+        q.fetch_all(self.reader())
+            .await
+            .ctx("listing projects")?
+            .iter()
+            .map(project_from)
+            .collect()
+    }
+
+    /// Direct children of a project (top-level projects have a NULL parent_id).
+    pub async fn list_child_projects(&self, parent_id: &str) -> StoreResult<Vec<Project>> {
+        sqlx::query(&format!(
+            "SELECT {PROJECT_COLS} FROM project WHERE parent_id = $1 ORDER BY id"
+        ))
+        .bind(parent_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing a project's children")?
+        .iter()
+        .map(project_from)
+        .collect()
+    }
+
+    /// A project's tags, sorted by name (the primary key order Keystone's
+    /// MySQL and SQLite backends return them in).
+    pub async fn list_project_tags(&self, project_id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query("SELECT name FROM project_tag WHERE project_id = $1 ORDER BY name")
+            .bind(project_id)
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing a project's tags")?
+            .iter()
+            .map(|r| text(r, "name"))
+            .collect()
+    }
+
+    /// Every (project_id, tag) pair, for rendering and filtering project lists.
+    pub async fn list_all_project_tags(&self) -> StoreResult<Vec<(String, String)>> {
+        sqlx::query("SELECT project_id, name FROM project_tag ORDER BY project_id, name")
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing project tags")?
+            .iter()
+            .map(|r| Ok((text(r, "project_id")?, text(r, "name")?)))
+            .collect()
+    }
+
+    /// Inserts a project and its tags in one transaction.
+    pub async fn create_project_with_tags(&self, p: &Project, tags: &[String]) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.ctx("creating a project")?;
+        sqlx::query(
+            "INSERT INTO project (id, name, domain_id, parent_id, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.domain_id)
+        .bind(&p.parent_id)
+        .bind(&p.description)
+        .bind(p.enabled)
+        .bind(serde_json::Value::Object(p.extra.clone()).to_string())
+        .execute(&mut *tx)
+        .await
+        .ctx("creating a project")?;
+        insert_tags(&mut tx, &p.id, tags).await?;
+        tx.commit().await.ctx("creating a project")?;
+        self.changed().await?;
+        Ok(())
+    }
+
+    /// Updates the mutable columns and, when given, replaces the tags, in one
+    /// transaction. False when the project does not exist.
+    pub async fn update_project_with_tags(
+        &self,
+        p: &Project,
+        tags: Option<&[String]>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("updating a project")?;
+        let done = sqlx::query(
+            "UPDATE project SET name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.enabled)
+        .bind(serde_json::Value::Object(p.extra.clone()).to_string())
+        .execute(&mut *tx)
+        .await
+        .ctx("updating a project")?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.ctx("updating a project")?;
+            return Ok(false);
+        }
+        if let Some(tags) = tags {
+            replace_tags(&mut tx, &p.id, tags).await?;
+        }
+        tx.commit().await.ctx("updating a project")?;
+        self.changed().await?;
+        Ok(true)
+    }
+
+    /// Replaces every tag of an existing project. False when the project does not exist.
+    pub async fn set_project_tags(&self, project_id: &str, tags: &[String]) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("replacing project tags")?;
+        let exists = sqlx::query("SELECT id FROM project WHERE id = $1")
+            .bind(project_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("replacing project tags")?
+            .is_some();
+        if !exists {
+            tx.rollback().await.ctx("replacing project tags")?;
+            return Ok(false);
+        }
+        replace_tags(&mut tx, project_id, tags).await?;
+        tx.commit().await.ctx("replacing project tags")?;
+        self.changed().await?;
+        Ok(true)
+    }
+
+    /// Adds one tag unless it is already there or the project holds `max` tags;
+    /// the count is checked by the INSERT itself so concurrent adds cannot overshoot.
+    pub async fn add_project_tag(
+        &self,
+        project_id: &str,
+        tag: &str,
+        max: usize,
+    ) -> StoreResult<TagAddition> {
+        let mut tx = self.writer().begin().await.ctx("adding a project tag")?;
+        let exists =
+            sqlx::query("SELECT name FROM project_tag WHERE project_id = $1 AND name = $2")
+                .bind(project_id)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("adding a project tag")?
+                .is_some();
+        if exists {
+            tx.rollback().await.ctx("adding a project tag")?;
+            return Ok(TagAddition::AlreadyPresent);
+        }
+        let done = sqlx::query(
+            "INSERT INTO project_tag (project_id, name) SELECT $1, $2 WHERE (SELECT COUNT(*) FROM project_tag WHERE project_id = $1) < $3",
+        )
+        .bind(project_id)
+        .bind(tag)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await;
+        let done = match done.ctx("adding a project tag") {
+            Ok(done) => done,
+            // A concurrent request added the same tag first.
+            Err(StoreError::Conflict { .. }) => return Ok(TagAddition::AlreadyPresent),
+            Err(e) => return Err(e),
+        };
+        tx.commit().await.ctx("adding a project tag")?;
+        if done.rows_affected() == 0 {
+            return Ok(TagAddition::Full);
+        }
+        self.changed().await?;
+        Ok(TagAddition::Added)
+    }
+
+    /// Removes one tag; false when the project did not have it.
+    pub async fn remove_project_tag(&self, project_id: &str, tag: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM project_tag WHERE project_id = $1 AND name = $2")
+            .bind(project_id)
+            .bind(tag)
+            .execute(self.writer())
+            .await
+            .ctx("removing a project tag")?;
         self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// What `delete_project` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectDeletion {
+    Deleted,
+    NotFound,
+    /// Keystone deletes leaves only (the API has no cascade).
+    HasChildren,
+}
+
+/// What `add_project_tag` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagAddition {
+    Added,
+    AlreadyPresent,
+    /// The project already holds the maximum number of tags.
+    Full,
+}
+
+/// The project list filters answered in SQL; the rest are applied by the service.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+async fn insert_tags(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project_id: &str,
+    tags: &[String],
+) -> StoreResult<()> {
+    for tag in tags {
+        sqlx::query("INSERT INTO project_tag (project_id, name) VALUES ($1, $2)")
+            .bind(project_id)
+            .bind(tag)
+            .execute(&mut **tx)
+            .await
+            .ctx("storing a project tag")?;
+    }
+    Ok(())
+}
+
+async fn replace_tags(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project_id: &str,
+    tags: &[String],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM project_tag WHERE project_id = $1")
+        .bind(project_id)
+        .execute(&mut **tx)
+        .await
+        .ctx("replacing project tags")?;
+    insert_tags(tx, project_id, tags).await
 }
 
 impl Store {

@@ -3,6 +3,7 @@
 
 mod domains;
 mod helpers;
+mod projects;
 mod revocation;
 mod tokens;
 

@@ -2,8 +2,10 @@
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
 mod domains;
+mod groups;
 mod helpers;
 mod tokens;
+mod users;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.
 /// The PostgreSQL variant fails (not skips) when KEYSTONE_TEST_REQUIRE_POSTGRES is set

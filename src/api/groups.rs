@@ -222,7 +222,7 @@ pub async fn users(
         .list_users_in_group(&path, &user_filter(&req))
         .await?;
     let domain = token_domain(&caller);
-    Ok(user_collection(&req, &state, users, domain.as_deref()))
+    user_collection(&req, &state, users, domain.as_deref())
 }
 
 /// The target of the membership rules: whichever of group and user exist.

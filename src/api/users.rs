@@ -265,23 +265,76 @@ pub fn user_filter(req: &HttpRequest) -> UserFilter {
     }
 }
 
-/// Lists, scoped to the caller's domain for domain-scoped tokens, rendered.
+/// Keystone's `password_expires_at={op}:{timestamp}` filter (`op` defaults to `eq`).
+/// As in Keystone's SQL, a user whose password never expires matches no comparison.
+fn password_expiry_filter(req: &HttpRequest) -> ApiResult<Option<(String, i64)>> {
+    let Some(raw) = query_value(req, "password_expires_at") else {
+        return Ok(None);
+    };
+    let (op, ts) = match raw.get(2..4) {
+        Some(window) if window.contains(':') => match raw.split_once(':') {
+            Some((op, ts)) => (op.to_string(), ts.to_string()),
+            None => ("eq".to_string(), raw.clone()),
+        },
+        _ => ("eq".to_string(), raw.clone()),
+    };
+    let micros = chrono::DateTime::parse_from_rfc3339(&ts)
+        .map(|t| t.timestamp_micros())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(&ts, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|t| t.and_utc().timestamp_micros())
+        })
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "Timestamp not in expected format. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
+                    .into(),
+            )
+        })?;
+    if !matches!(op.as_str(), "lt" | "lte" | "gt" | "gte" | "eq" | "neq") {
+        return Err(ApiError::BadRequest(format!(
+            "The given operator {op} is not valid. It must be one of the following: 'eq', 'neq', 'lt', 'lte', 'gt', or 'gte'."
+        )));
+    }
+    Ok(Some((op, micros)))
+}
+
+fn expiry_matches(filter: &Option<(String, i64)>, expires_at: Option<i64>) -> bool {
+    let Some((op, wanted)) = filter else {
+        return true;
+    };
+    let Some(expires) = expires_at.map(|s| s.saturating_mul(1_000_000)) else {
+        return false;
+    };
+    match op.as_str() {
+        "lt" => expires < *wanted,
+        "lte" => expires <= *wanted,
+        "gt" => expires > *wanted,
+        "gte" => expires >= *wanted,
+        "eq" => expires == *wanted,
+        _ => expires != *wanted,
+    }
+}
+
+/// Renders a user list after the filters SQL does not apply: the caller's domain
+/// for domain-scoped tokens, inexact name matches, and password expiry.
 pub fn user_collection(
     req: &HttpRequest,
     state: &AppState,
     users: Vec<User>,
     caller_domain: Option<&str>,
-) -> HttpResponse {
+) -> ApiResult<HttpResponse> {
+    let expiry = password_expiry_filter(req)?;
     let rendered: Vec<Value> = users
         .iter()
         .filter(|u| caller_domain.is_none_or(|d| u.domain_id == d))
         .filter(|u| inexact_match(req, "name", &u.name))
+        .filter(|u| expiry_matches(&expiry, u.password_expires_at))
         .map(|u| render(req, state, u))
         .collect();
-    json_response(
+    Ok(json_response(
         StatusCode::OK,
         &json!({"users": rendered, "links": collection_links(req, state)}),
-    )
+    ))
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
@@ -298,8 +351,17 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
     if filter.domain_id.is_none() {
         filter.domain_id = domain.clone();
     }
-    let users = state.identity.list_users(&filter).await?;
-    Ok(user_collection(&req, &state, users, domain.as_deref()))
+    // Federated attributes select shadow users only (Keystone's
+    // `_handle_shadow_and_local_users`); this server has none.
+    let federated = ["idp_id", "protocol_id", "unique_id"]
+        .iter()
+        .any(|f| query_value(&req, f).is_some());
+    let users = if federated {
+        Vec::new()
+    } else {
+        state.identity.list_users(&filter).await?
+    };
+    user_collection(&req, &state, users, domain.as_deref())
 }
 
 pub async fn get(

@@ -205,6 +205,25 @@ both_backends! {
         assert_eq!(names, vec!["carol"]);
         let (_, body) = call(&app, Method::GET, "/v3/users?name__istartswith=BO", a, None).await;
         assert_eq!(ids(&body["users"]), vec![uid.clone()]);
+        // federated filters select shadow users only: none here
+        let (status, body) = call(&app, Method::GET, "/v3/users?idp_id=myidp", a, None).await;
+        assert_eq!((status, body["users"].clone()), (200, json!([])));
+        // password_expires_at={op}:{time}; users whose password never expires match nothing
+        let carol = app.state.store.get_user_by_name("default", "carol").await.expect("db").expect("carol");
+        let expiry = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").expect("t").timestamp();
+        app.state.store.set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[]).await.expect("expiry");
+        let (_, body) = call(&app, Method::GET, "/v3/users?password_expires_at=lt:2031-01-01T00:00:00Z", a, None).await;
+        assert_eq!(ids(&body["users"]), vec![carol.id.clone()]);
+        assert_eq!(body["users"][0]["password_expires_at"], "2030-01-01T00:00:00.000000");
+        let (_, body) = call(&app, Method::GET, "/v3/users?password_expires_at=2030-01-01T00:00:00Z", a, None).await;
+        assert_eq!(ids(&body["users"]), vec![carol.id.clone()], "eq by default");
+        let (_, body) = call(&app, Method::GET, "/v3/users?password_expires_at=gt:2030-01-01T00:00:00Z", a, None).await;
+        assert_eq!(body["users"], json!([]));
+        let (status, body) = call(&app, Method::GET, "/v3/users?password_expires_at=ne:2030-01-01T00:00:00Z", a, None).await;
+        assert_eq!((status, message(&body)), (400, "The given operator ne is not valid. It must be one of the following: 'eq', 'neq', 'lt', 'lte', 'gt', or 'gte'."));
+        let (status, body) = call(&app, Method::GET, "/v3/users?password_expires_at=lt:tomorrow", a, None).await;
+        assert_eq!(status, 400);
+        assert!(message(&body).starts_with("Timestamp not in expected format."));
         // PATCH: validation, immutables, extras
         let path = format!("/v3/users/{uid}");
         for (bad, msg) in [

@@ -395,6 +395,18 @@ both_backends! {
         assert_eq!(status, 401);
         // GET is not allowed
         assert_eq!(call(&app, Method::GET, &path, Some(&admin), None).await.0, 405);
+        // an expired password cannot log in but can still be replaced with itself as proof
+        let expiring = app.create_user("expiring", "stale-pass").await;
+        let stored = app.state.store.get_user(&expiring.user_id).await.expect("db").expect("user");
+        let hash = stored.password_hash.expect("hash");
+        app.state.store.set_user_password(&expiring.user_id, &hash, 0, Some(app.clock.now_secs() - 10), &[]).await.expect("expire");
+        let (status, _, _) = app.password_token("expiring", "stale-pass", json!("unscoped")).await;
+        assert_eq!(status, 401, "expired");
+        let (status, _) = call(&app, Method::POST, &format!("/v3/users/{}/password", expiring.user_id), None, Some(json!({"user": {"original_password": "stale-pass", "password": "fresh-pass"}}))).await;
+        assert_eq!(status, 204);
+        app.clock.advance(1);
+        let fresh = unscoped_token(&app, "expiring", "fresh-pass").await;
+        assert_valid(&app, &admin, &fresh).await;
     }
 
     async fn disabling_a_user_revokes_its_tokens(app: TestApp) {

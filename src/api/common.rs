@@ -44,6 +44,32 @@ pub fn enforce(state: &AppState, caller: &Token, action: &str, target: Value) ->
         })
 }
 
+/// `enforce`, with the URL's path values beside `target` at the top level, as
+/// Keystone's `enforce_call` adds its view args: rules such as
+/// `identity:list_groups_for_user` (and operators' `rule:owner` overrides) read
+/// `%(user_id)s` from there.
+pub fn enforce_with_args(
+    state: &AppState,
+    caller: &Token,
+    action: &str,
+    target: Value,
+    args: &[(&str, &str)],
+) -> ApiResult<()> {
+    let mut dict: Map<String, Value> = args
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    dict.insert("target".into(), target);
+    state
+        .policy
+        .enforce(action, &credentials(caller), &Value::Object(dict))
+        .map_err(|_| {
+            ApiError::Service(Error::PolicyForbidden {
+                action: action.to_string(),
+            })
+        })
+}
+
 /// The query string as (name, value) pairs, decoded.
 pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     url::form_urlencoded::parse(req.query_string().as_bytes())

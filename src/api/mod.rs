@@ -7,9 +7,11 @@ pub mod context;
 pub mod discovery;
 pub mod domains;
 pub mod error;
+pub mod groups;
 pub mod os_revoke;
 pub mod projects;
 pub mod render;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -72,14 +74,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(os_revoke::list_events),
         )
         .configure(domains::routes)
-        .configure(projects::routes);
+        .configure(projects::routes)
+        .configure(users::routes)
+        .configure(groups::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchRoute)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 

@@ -8,7 +8,7 @@ use crate::token::payload::isotime;
 use crate::token::provider::{Scope, Token};
 
 /// `password_expires_at`: a naive UTC datetime with microseconds and no `Z`.
-fn password_expiry(ts: Option<i64>) -> Value {
+pub fn password_expiry(ts: Option<i64>) -> Value {
     ts.and_then(|s| Utc.timestamp_opt(s, 0).single())
         .map(|t: DateTime<Utc>| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()))
         .unwrap_or(Value::Null)

@@ -1,4 +1,9 @@
 //! Users and groups: password authentication and the writes that must revoke tokens.
+//!
+//! Every write that must end sessions (disabling a user, setting a password,
+//! deleting a user, removing a membership, deleting a group that carried roles)
+//! stores its revocation event in the same transaction as the write, then refreshes
+//! the revocation index so this process refuses the old tokens at once.
 
 pub mod password;
 
@@ -6,7 +11,10 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
-use crate::store::{Store, User};
+use crate::store::{
+    Group, GroupFilter, PasswordUpdate, Project, RevocationEventRow, Store, StoreError, User,
+    UserFilter,
+};
 
 pub use password::PasswordHasher;
 
@@ -19,6 +27,49 @@ pub enum UserRef {
         domain_id: Option<String>,
         domain_name: Option<String>,
     },
+}
+
+/// What an update asks of the password (the plain text is hashed here, never stored).
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordChange {
+    Keep,
+    Clear,
+    Set(String),
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordChange::Keep => "Keep",
+            PasswordChange::Clear => "Clear",
+            PasswordChange::Set(_) => "Set(***)",
+        })
+    }
+}
+
+/// Keystone's `handle_conflicts` text: the domain is named only when the written
+/// attributes carried one (always on create, only if sent on update).
+fn on_conflict<'a>(
+    entity: &'static str,
+    name: &'a str,
+    domain_id: Option<&'a str>,
+) -> impl FnOnce(StoreError) -> Error + 'a {
+    move |e| match e {
+        StoreError::Conflict { .. } => Error::Conflict {
+            what: match domain_id {
+                Some(d) => {
+                    format!("{entity} - Duplicate entry found with name {name} at domain ID {d}.")
+                }
+                None => format!("{entity} - Duplicate entry found with name {name}."),
+            },
+        },
+        other => other.into(),
+    }
+}
+
+/// Keystone's 404 for a missing membership (`identity/backends/sql.py`).
+fn not_a_member(user_id: &str, group_id: &str) -> Error {
+    Error::not_found(format!("User '{user_id}' not found in group '{group_id}'"))
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +131,17 @@ impl IdentityService {
     /// Every failure is the same generic 401 and costs one password hash, so neither
     /// the answer nor its timing says whether the user exists.
     pub async fn authenticate_password(&self, user: &UserRef, password: &str) -> Result<User> {
+        self.check_password(user, password, false).await
+    }
+
+    /// `authenticate_password`, optionally accepting an expired password: Keystone lets
+    /// a user whose password expired change it with the old one.
+    async fn check_password(
+        &self,
+        user: &UserRef,
+        password: &str,
+        allow_expired: bool,
+    ) -> Result<User> {
         let found = self.find_user(user).await?;
         let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
         let candidate = if password.len() > self.max_password_length {
@@ -107,7 +169,7 @@ impl IdentityService {
             )));
         }
         if let Some(expires) = user.password_expires_at {
-            if expires <= self.clock.now_secs() {
+            if expires <= self.clock.now_secs() && !allow_expired {
                 return Err(Error::unauthorized(format!(
                     "The password is expired and needs to be changed for user: {}.",
                     user.id
@@ -117,45 +179,243 @@ impl IdentityService {
         Ok(user)
     }
 
+    pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        Ok(self.store.list_users(filter).await?)
+    }
+
+    /// Creates the user in an existing domain (404 otherwise, as Keystone).
     pub async fn create_user(&self, mut user: User, password: Option<&str>) -> Result<User> {
+        user.name = user.name.trim().to_string();
+        self.resource.get_domain(&user.domain_id).await?;
         if let Some(pw) = password {
             self.check_password_length(pw)?;
             user.password_hash = Some(self.hasher.hash(pw).await?);
         }
         user.created_at = self.clock.now_secs();
         let created_at = password.map(|_| user.created_at);
-        self.store.create_user(&user, created_at).await?;
+        self.store
+            .create_user(&user, created_at)
+            .await
+            .map_err(on_conflict("user", &user.name, Some(&user.domain_id)))?;
         Ok(user)
     }
 
+    /// Sets the password (an administrator's reset) and ends the user's sessions.
     pub async fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
         self.check_password_length(password)?;
         let hash = self.hasher.hash(password).await?;
+        // A password change ends every session the old password opened.
+        let event = self.revoke.user_event(user_id);
         if !self
             .store
-            .set_user_password(user_id, &hash, self.clock.now_secs(), None)
+            .set_user_password(user_id, &hash, self.clock.now_secs(), None, &[event])
             .await?
         {
             return Err(Error::not_found(format!("Could not find user: {user_id}.")));
         }
-        // A password change ends every session the old password opened.
-        self.revoke.revoke_user(user_id).await
+        self.revoke.refresh().await
+    }
+
+    /// Self-service change: the original password is the credential (Keystone asks
+    /// for no token here), and an expired one is still accepted so it can be replaced.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        original_password: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let user = self
+            .check_password(&UserRef::Id(user_id.to_string()), original_password, true)
+            .await?;
+        self.set_password(&user.id, new_password).await
     }
 
     pub async fn update_user(&self, user: &User) -> Result<()> {
+        self.update_user_with(user, PasswordChange::Keep, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes `user` and the password change; disabling the user or setting a
+    /// password revokes its tokens (Keystone's `update_user`). `named_domain` says
+    /// whether the request carried `domain_id`, which Keystone's 409 text then names.
+    pub async fn update_user_with(
+        &self,
+        user: &User,
+        password: PasswordChange,
+        named_domain: bool,
+    ) -> Result<User> {
         let before = self.get_user(&user.id).await?;
-        self.store.update_user(user).await?;
-        if before.enabled && !user.enabled {
-            self.revoke.revoke_user(&user.id).await?;
+        let mut user = user.clone();
+        user.name = user.name.trim().to_string();
+        let update = match password {
+            PasswordChange::Keep => PasswordUpdate::Keep,
+            PasswordChange::Clear => PasswordUpdate::Clear,
+            PasswordChange::Set(pw) => {
+                self.check_password_length(&pw)?;
+                PasswordUpdate::Set {
+                    hash: self.hasher.hash(&pw).await?,
+                    created_at: self.clock.now_secs(),
+                    expires_at: None,
+                }
+            }
+        };
+        let revoke =
+            (before.enabled && !user.enabled) || matches!(update, PasswordUpdate::Set { .. });
+        let events: Vec<RevocationEventRow> = if revoke {
+            vec![self.revoke.user_event(&user.id)]
+        } else {
+            Vec::new()
+        };
+        let domain = named_domain.then_some(user.domain_id.as_str());
+        if !self
+            .store
+            .update_user(&user, &update, &events)
+            .await
+            .map_err(on_conflict("user", &user.name, domain))?
+        {
+            return Err(Error::not_found(format!(
+                "Could not find user: {}.",
+                user.id
+            )));
+        }
+        if revoke {
+            self.revoke.refresh().await?;
+        }
+        self.get_user(&user.id).await
+    }
+
+    pub async fn delete_user(&self, user_id: &str) -> Result<()> {
+        let event = self.revoke.user_event(user_id);
+        if !self.store.delete_user(user_id, &[event]).await? {
+            return Err(Error::not_found(format!("Could not find user: {user_id}.")));
+        }
+        self.revoke.refresh().await
+    }
+
+    pub async fn get_group(&self, id: &str) -> Result<Group> {
+        self.store
+            .get_group(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Could not find group: {id}.")))
+    }
+
+    pub async fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>> {
+        Ok(self.store.list_groups(filter).await?)
+    }
+
+    /// Creates the group in an existing domain (404 otherwise, as Keystone).
+    pub async fn create_group(&self, mut group: Group) -> Result<Group> {
+        group.name = group.name.trim().to_string();
+        self.resource.get_domain(&group.domain_id).await?;
+        self.store.create_group(&group).await.map_err(on_conflict(
+            "group",
+            &group.name,
+            Some(&group.domain_id),
+        ))?;
+        Ok(group)
+    }
+
+    pub async fn update_group(&self, group: &Group, named_domain: bool) -> Result<Group> {
+        let mut group = group.clone();
+        group.name = group.name.trim().to_string();
+        let domain = named_domain.then_some(group.domain_id.as_str());
+        if !self.store.update_group(&group).await.map_err(on_conflict(
+            "group",
+            &group.name,
+            domain,
+        ))? {
+            return Err(Error::not_found(format!(
+                "Could not find group: {}.",
+                group.id
+            )));
+        }
+        Ok(group)
+    }
+
+    /// Deletes the group. As Keystone, its members' tokens are revoked only when the
+    /// group carried role assignments: otherwise it granted them nothing.
+    pub async fn delete_group(&self, group_id: &str) -> Result<()> {
+        let revoke = self.revoke.clone();
+        let mut revoked = false;
+        let deleted = self
+            .store
+            .delete_group(group_id, |members, had_roles| {
+                revoked = had_roles && !members.is_empty();
+                if had_roles {
+                    members.iter().map(|m| revoke.user_event(m)).collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .await?;
+        if !deleted {
+            return Err(Error::not_found(format!(
+                "Could not find group: {group_id}."
+            )));
+        }
+        if revoked {
+            self.revoke.refresh().await?;
         }
         Ok(())
     }
 
-    pub async fn delete_user(&self, user_id: &str) -> Result<()> {
-        if !self.store.delete_user(user_id).await? {
-            return Err(Error::not_found(format!("Could not find user: {user_id}.")));
+    /// Idempotent, as Keystone: adding a member twice succeeds.
+    pub async fn add_user_to_group(&self, user_id: &str, group_id: &str) -> Result<()> {
+        self.get_group(group_id).await?;
+        self.get_user(user_id).await?;
+        Ok(self.store.add_user_to_group(user_id, group_id).await?)
+    }
+
+    /// Removing a member revokes its tokens: they may carry the group's roles.
+    pub async fn remove_user_from_group(&self, user_id: &str, group_id: &str) -> Result<()> {
+        let event = self.revoke.user_event(user_id);
+        if !self
+            .store
+            .remove_user_from_group(user_id, group_id, &[event])
+            .await?
+        {
+            // Keystone names the missing entity first, then the missing membership.
+            self.get_group(group_id).await?;
+            self.get_user(user_id).await?;
+            return Err(not_a_member(user_id, group_id));
         }
-        self.revoke.revoke_user(user_id).await
+        self.revoke.refresh().await
+    }
+
+    pub async fn check_user_in_group(&self, user_id: &str, group_id: &str) -> Result<()> {
+        self.get_group(group_id).await?;
+        self.get_user(user_id).await?;
+        if self.store.is_user_in_group(user_id, group_id).await? {
+            Ok(())
+        } else {
+            Err(not_a_member(user_id, group_id))
+        }
+    }
+
+    pub async fn list_users_in_group(
+        &self,
+        group_id: &str,
+        filter: &UserFilter,
+    ) -> Result<Vec<User>> {
+        self.get_group(group_id).await?;
+        Ok(self.store.list_users_in_group(group_id, filter).await?)
+    }
+
+    pub async fn list_groups_for_user(&self, user_id: &str) -> Result<Vec<Group>> {
+        self.get_user(user_id).await?;
+        Ok(self.store.list_groups_for_user(user_id).await?)
+    }
+
+    /// Projects where the user holds a role (directly, through a group, or inherited
+    /// from the project's domain), enabled or not, as Keystone's
+    /// `list_projects_for_user`. 404 for an unknown user.
+    pub async fn list_projects_for_user(&self, user_id: &str) -> Result<Vec<Project>> {
+        self.get_user(user_id).await?;
+        let ids = self.store.list_project_ids_for_user(user_id).await?;
+        let mut projects = self.store.list_projects_by_ids(&ids).await?;
+        projects.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(projects)
     }
 
     fn check_password_length(&self, password: &str) -> Result<()> {

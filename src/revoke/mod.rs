@@ -336,6 +336,18 @@ impl RevokeService {
         .await
     }
 
+    /// A stamped "everything this user holds" event for a caller that stores it in
+    /// its own transaction; call [`RevokeService::refresh`] after the commit.
+    pub fn user_event(&self, user_id: &str) -> RevocationEventRow {
+        let now = self.clock.now_secs();
+        RevocationEventRow {
+            user_id: Some(user_id.to_string()),
+            revoked_at: now,
+            issued_before: now,
+            ..Default::default()
+        }
+    }
+
     pub async fn revoke_project(&self, project_id: &str) -> Result<()> {
         self.revoke(vec![RevocationEventRow {
             project_id: Some(project_id.to_string()),

@@ -2,7 +2,11 @@
 
 use sqlx::any::AnyRow;
 
-use super::{boolean, int, json_extra, opt_int, opt_text, text, DbContext, Store, StoreResult};
+use super::revoke::insert_events;
+use super::{
+    assignment_type, boolean, int, json_extra, opt_int, opt_text, text, ActorKind, DbContext,
+    RevocationEventRow, Store, StoreResult, TargetKind,
+};
 
 type Extra = serde_json::Map<String, serde_json::Value>;
 
@@ -40,7 +44,96 @@ pub struct Group {
     pub extra: Extra,
 }
 
+/// What an update does to the stored password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordUpdate {
+    Keep,
+    /// The user can no longer log in with a password.
+    Clear,
+    Set {
+        hash: String,
+        created_at: i64,
+        expires_at: Option<i64>,
+    },
+}
+
+impl std::fmt::Debug for PasswordUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordUpdate::Keep => "Keep",
+            PasswordUpdate::Clear => "Clear",
+            PasswordUpdate::Set { .. } => "Set(..)",
+        })
+    }
+}
+
+/// Exact-match list filters on users; `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Exact-match list filters on groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupFilter {
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// `SELECT` with optional `col = $n` conditions, numbered as they are added.
+struct Conditions {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+enum Bind {
+    Text(String),
+    Bool(bool),
+}
+
+impl Conditions {
+    fn new(base: String) -> Self {
+        Conditions {
+            sql: base,
+            binds: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, column: &str, value: Bind) {
+        self.binds.push(value);
+        self.sql
+            .push_str(&format!(" AND {column} = ${}", self.binds.len()));
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.sql);
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.as_str()),
+                Bind::Bool(v) => q.bind(*v),
+            };
+        }
+        q
+    }
+}
+
 const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, extra, password_hash, password_expires_at, created_at";
+
+const GROUP_COLS: &str = "id, name, domain_id, description, extra";
+
+fn add_user_filter(c: &mut Conditions, filter: &UserFilter, prefix: &str) {
+    if let Some(d) = &filter.domain_id {
+        c.add(&format!("{prefix}domain_id"), Bind::Text(d.clone()));
+    }
+    if let Some(n) = &filter.name {
+        c.add(&format!("{prefix}name"), Bind::Text(n.clone()));
+    }
+    if let Some(e) = filter.enabled {
+        c.add(&format!("{prefix}enabled"), Bind::Bool(e));
+    }
+}
 
 fn user_from(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
@@ -92,8 +185,11 @@ impl Store {
         .transpose()
     }
 
-    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))
+    pub async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        let mut c = Conditions::new(format!("SELECT {USER_COLS} FROM users WHERE 1 = 1"));
+        add_user_filter(&mut c, filter, "");
+        c.sql.push_str(" ORDER BY name, id");
+        c.query()
             .fetch_all(self.reader())
             .await
             .ctx("listing users")?
@@ -123,8 +219,15 @@ impl Store {
         Ok(())
     }
 
-    /// Updates everything but the password.
-    pub async fn update_user(&self, u: &User) -> StoreResult<bool> {
+    /// Updates the user's attributes and, as asked, its password; `revocations` are
+    /// recorded in the same transaction so a password change never outlives its event.
+    pub async fn update_user(
+        &self,
+        u: &User,
+        password: &PasswordUpdate,
+        revocations: &[RevocationEventRow],
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("updating a user")?;
         let done = sqlx::query(
             "UPDATE users SET name = $2, enabled = $3, default_project_id = $4, extra = $5 WHERE id = $1",
         )
@@ -133,20 +236,49 @@ impl Store {
         .bind(u.enabled)
         .bind(&u.default_project_id)
         .bind(serde_json::Value::Object(u.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .ctx("updating a user")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let (hash, created_at, expires_at) = match password {
+            PasswordUpdate::Keep => (None, None, None),
+            PasswordUpdate::Clear => (Some(None), None, None),
+            PasswordUpdate::Set {
+                hash,
+                created_at,
+                expires_at,
+            } => (Some(Some(hash.as_str())), Some(*created_at), *expires_at),
+        };
+        if let Some(hash) = hash {
+            sqlx::query(
+                "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
+            )
+            .bind(&u.id)
+            .bind(hash)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .ctx("setting a password")?;
+        }
+        insert_events(&mut tx, revocations).await?;
+        tx.commit().await.ctx("updating a user")?;
         self.changed().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
+    /// Sets the password and records `revocations` in one transaction.
     pub async fn set_user_password(
         &self,
         user_id: &str,
         password_hash: &str,
         created_at: i64,
         expires_at: Option<i64>,
+        revocations: &[RevocationEventRow],
     ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("setting a password")?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
         )
@@ -154,15 +286,25 @@ impl Store {
         .bind(password_hash)
         .bind(created_at)
         .bind(expires_at)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .ctx("setting a password")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, revocations).await?;
+        tx.commit().await.ctx("setting a password")?;
         self.changed().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
-    /// Deletes the user with its memberships and assignments in one transaction.
-    pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+    /// Deletes the user with its memberships and assignments, and records
+    /// `revocations`, in one transaction.
+    pub async fn delete_user(
+        &self,
+        id: &str,
+        revocations: &[RevocationEventRow],
+    ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.ctx("deleting a user")?;
         sqlx::query("DELETE FROM assignment WHERE actor_id = $1 AND type IN ('UserProject', 'UserDomain', 'UserSystem')")
             .bind(id)
@@ -179,20 +321,26 @@ impl Store {
             .execute(&mut *tx)
             .await
             .ctx("deleting a user")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, revocations).await?;
         tx.commit().await.ctx("deleting a user")?;
         self.changed().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     pub async fn get_group(&self, id: &str) -> StoreResult<Option<Group>> {
-        sqlx::query("SELECT id, name, domain_id, description, extra FROM user_group WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await
-            .ctx("reading a group")?
-            .as_ref()
-            .map(group_from)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {GROUP_COLS} FROM user_group WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await
+        .ctx("reading a group")?
+        .as_ref()
+        .map(group_from)
+        .transpose()
     }
 
     pub async fn create_group(&self, g: &Group) -> StoreResult<()> {
@@ -225,15 +373,203 @@ impl Store {
         }
     }
 
-    pub async fn remove_user_from_group(&self, user_id: &str, group_id: &str) -> StoreResult<bool> {
+    pub async fn list_groups(&self, filter: &GroupFilter) -> StoreResult<Vec<Group>> {
+        let mut c = Conditions::new(format!("SELECT {GROUP_COLS} FROM user_group WHERE 1 = 1"));
+        if let Some(d) = &filter.domain_id {
+            c.add("domain_id", Bind::Text(d.clone()));
+        }
+        if let Some(n) = &filter.name {
+            c.add("name", Bind::Text(n.clone()));
+        }
+        c.sql.push_str(" ORDER BY name, id");
+        c.query()
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing groups")?
+            .iter()
+            .map(group_from)
+            .collect()
+    }
+
+    pub async fn update_group(&self, g: &Group) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE user_group SET name = $2, description = $3, extra = $4 WHERE id = $1",
+        )
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(&g.description)
+        .bind(serde_json::Value::Object(g.extra.clone()).to_string())
+        .execute(self.writer())
+        .await
+        .ctx("updating a group")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the group with its memberships and assignments in one transaction.
+    /// `revocations` is called inside it with the member ids and whether the group
+    /// held any role assignment, and what it returns is recorded before the commit,
+    /// so no member can slip in between deciding and deleting.
+    pub async fn delete_group(
+        &self,
+        id: &str,
+        revocations: impl FnOnce(&[String], bool) -> Vec<RevocationEventRow>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting a group")?;
+        let members: Vec<String> = sqlx::query(
+            "SELECT user_id FROM group_membership WHERE group_id = $1 ORDER BY user_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("listing a group's members")?
+        .iter()
+        .map(|r| text(r, "user_id"))
+        .collect::<StoreResult<_>>()?;
+        let assigned = sqlx::query(
+            "SELECT COUNT(*) AS n FROM assignment WHERE actor_id = $1 AND type IN ($2, $3, $4)",
+        )
+        .bind(id)
+        .bind(assignment_type(ActorKind::Group, TargetKind::Project))
+        .bind(assignment_type(ActorKind::Group, TargetKind::Domain))
+        .bind(assignment_type(ActorKind::Group, TargetKind::System))
+        .fetch_one(&mut *tx)
+        .await
+        .ctx("counting a group's assignments")?;
+        let has_assignments = int(&assigned, "n")? > 0;
+        sqlx::query("DELETE FROM assignment WHERE actor_id = $1 AND type IN ($2, $3, $4)")
+            .bind(id)
+            .bind(assignment_type(ActorKind::Group, TargetKind::Project))
+            .bind(assignment_type(ActorKind::Group, TargetKind::Domain))
+            .bind(assignment_type(ActorKind::Group, TargetKind::System))
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a group's assignments")?;
+        sqlx::query("DELETE FROM group_membership WHERE group_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a group's memberships")?;
+        let done = sqlx::query("DELETE FROM user_group WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a group")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, &revocations(&members, has_assignments)).await?;
+        tx.commit().await.ctx("deleting a group")?;
+        self.changed().await?;
+        Ok(true)
+    }
+
+    /// Removes the membership and records `revocations` in one transaction;
+    /// false (and nothing recorded) when the user was not a member.
+    pub async fn remove_user_from_group(
+        &self,
+        user_id: &str,
+        group_id: &str,
+        revocations: &[RevocationEventRow],
+    ) -> StoreResult<bool> {
+        let mut tx = self
+            .writer()
+            .begin()
+            .await
+            .ctx("removing a user from a group")?;
         let done = sqlx::query("DELETE FROM group_membership WHERE user_id = $1 AND group_id = $2")
             .bind(user_id)
             .bind(group_id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .ctx("removing a user from a group")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, revocations).await?;
+        tx.commit().await.ctx("removing a user from a group")?;
         self.changed().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
+    }
+
+    pub async fn is_user_in_group(&self, user_id: &str, group_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM group_membership WHERE user_id = $1 AND group_id = $2",
+        )
+        .bind(user_id)
+        .bind(group_id)
+        .fetch_one(self.reader())
+        .await
+        .ctx("checking a group membership")?;
+        Ok(int(&row, "n")? > 0)
+    }
+
+    pub async fn list_users_in_group(
+        &self,
+        group_id: &str,
+        filter: &UserFilter,
+    ) -> StoreResult<Vec<User>> {
+        let cols = USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut c = Conditions::new(format!(
+            "SELECT {cols} FROM users u JOIN group_membership m ON m.user_id = u.id WHERE 1 = 1"
+        ));
+        c.add("m.group_id", Bind::Text(group_id.to_string()));
+        add_user_filter(&mut c, filter, "u.");
+        c.sql.push_str(" ORDER BY u.name, u.id");
+        c.query()
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing a group's users")?
+            .iter()
+            .map(user_from)
+            .collect()
+    }
+
+    pub async fn list_groups_for_user(&self, user_id: &str) -> StoreResult<Vec<Group>> {
+        sqlx::query(
+            "SELECT g.id, g.name, g.domain_id, g.description, g.extra FROM user_group g \
+             JOIN group_membership m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name, g.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing a user's groups")?
+        .iter()
+        .map(group_from)
+        .collect()
+    }
+
+    /// Ids of the projects the user holds a role on, directly or through a group:
+    /// project assignments, plus every project of a domain where the user holds an
+    /// inherited (OS-INHERIT) domain assignment, which is what token scoping honours.
+    pub async fn list_project_ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT target_id AS id FROM assignment WHERE inherited = $1 AND \
+               ((type = $2 AND actor_id = $3) OR \
+                (type = $4 AND actor_id IN (SELECT group_id FROM group_membership WHERE user_id = $3))) \
+             UNION \
+             SELECT p.id AS id FROM project p WHERE p.domain_id IN \
+               (SELECT target_id FROM assignment WHERE inherited = $5 AND \
+                 ((type = $6 AND actor_id = $3) OR \
+                  (type = $7 AND actor_id IN (SELECT group_id FROM group_membership WHERE user_id = $3))))",
+        )
+        .bind(false)
+        .bind(assignment_type(ActorKind::User, TargetKind::Project))
+        .bind(user_id)
+        .bind(assignment_type(ActorKind::Group, TargetKind::Project))
+        .bind(true)
+        .bind(assignment_type(ActorKind::User, TargetKind::Domain))
+        .bind(assignment_type(ActorKind::Group, TargetKind::Domain))
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing a user's projects")?
+        .iter()
+        .map(|r| text(r, "id"))
+        .collect()
     }
 
     pub async fn list_group_ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>> {

@@ -45,31 +45,41 @@ fn event_from(row: &AnyRow) -> StoreResult<RevocationEventRow> {
     })
 }
 
+/// Inserts events inside a caller's transaction, so a write and the revocation it
+/// demands (a password change, a deletion) commit or fail together.
+pub(crate) async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[RevocationEventRow],
+) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id, audit_id, audit_chain_id, expires_at, issued_before, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&e.domain_id)
+        .bind(&e.project_id)
+        .bind(&e.user_id)
+        .bind(&e.role_id)
+        .bind(&e.trust_id)
+        .bind(&e.consumer_id)
+        .bind(&e.access_token_id)
+        .bind(&e.audit_id)
+        .bind(&e.audit_chain_id)
+        .bind(e.expires_at)
+        .bind(e.issued_before)
+        .bind(e.revoked_at)
+        .execute(&mut **tx)
+        .await
+        .ctx("recording a revocation")?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Inserts the events in one transaction; their ids are assigned by the database.
     pub async fn insert_revocation_events(&self, events: &[RevocationEventRow]) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.ctx("recording a revocation")?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id, audit_id, audit_chain_id, expires_at, issued_before, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(&e.domain_id)
-            .bind(&e.project_id)
-            .bind(&e.user_id)
-            .bind(&e.role_id)
-            .bind(&e.trust_id)
-            .bind(&e.consumer_id)
-            .bind(&e.access_token_id)
-            .bind(&e.audit_id)
-            .bind(&e.audit_chain_id)
-            .bind(e.expires_at)
-            .bind(e.issued_before)
-            .bind(e.revoked_at)
-            .execute(&mut *tx)
-            .await
-            .ctx("recording a revocation")?;
-        }
+        insert_events(&mut tx, events).await?;
         tx.commit().await.ctx("recording a revocation")?;
         Ok(())
     }

@@ -2,10 +2,12 @@
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
 mod domains;
+mod groups;
 mod helpers;
 mod projects;
 mod revocation;
 mod tokens;
+mod users;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.
 /// The PostgreSQL variant fails (not skips) when KEYSTONE_TEST_REQUIRE_POSTGRES is set

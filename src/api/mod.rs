@@ -2,13 +2,18 @@
 
 pub mod auth_tokens;
 pub mod body;
+pub mod catalog_input;
 pub mod common;
 pub mod context;
 pub mod discovery;
 pub mod domains;
+pub mod endpoints;
 pub mod error;
+pub mod os_ep_filter;
 pub mod os_revoke;
+pub mod regions;
 pub mod render;
+pub mod services;
 
 use std::sync::Arc;
 
@@ -70,7 +75,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v3/OS-REVOKE/events",
             web::get().to(os_revoke::list_events),
         )
-        .configure(domains::routes);
+        .configure(domains::routes)
+        .configure(regions::routes)
+        .configure(services::routes)
+        .configure(endpoints::routes)
+        .configure(os_ep_filter::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

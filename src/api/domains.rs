@@ -39,6 +39,19 @@ pub fn render(req: &HttpRequest, state: &AppState, d: &Domain) -> Value {
     Value::Object(m)
 }
 
+/// Authenticates (401), loads the domain (404), enforces `action` on it (403).
+async fn authorized(
+    req: &HttpRequest,
+    state: &AppState,
+    id: &str,
+    action: &str,
+) -> ApiResult<Domain> {
+    let caller = caller(req, state).await?;
+    let domain = state.resource.get_domain(id).await?;
+    enforce(state, &caller, action, json!({"domain": {"id": domain.id}}))?;
+    Ok(domain)
+}
+
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     authorize(&req, &state, "identity:list_domains", json!({})).await?;
     let name = query_value(&req, "name");
@@ -58,14 +71,7 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let domain = state.resource.get_domain(&path).await?;
-    enforce(
-        &state,
-        &caller,
-        "identity:get_domain",
-        json!({"domain": {"id": domain.id}}),
-    )?;
+    let domain = authorized(&req, &state, &path, "identity:get_domain").await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"domain": render(&req, &state, &domain)}),
@@ -107,14 +113,7 @@ pub async fn update(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let mut domain = state.resource.get_domain(&path).await?;
-    enforce(
-        &state,
-        &caller,
-        "identity:update_domain",
-        json!({"domain": {"id": domain.id}}),
-    )?;
+    let mut domain = authorized(&req, &state, &path, "identity:update_domain").await?;
     let body = entity_body(&req, payload, &state, "domain").await?;
     forbid(&body, &["id"])?;
     if let Some(name) = name_attr(&body, "name", 64)? {
@@ -139,14 +138,7 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let domain = state.resource.get_domain(&path).await?;
-    enforce(
-        &state,
-        &caller,
-        "identity:delete_domain",
-        json!({"domain": {"id": domain.id}}),
-    )?;
+    let domain = authorized(&req, &state, &path, "identity:delete_domain").await?;
     state.resource.delete_domain(&domain.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

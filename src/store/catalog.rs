@@ -1,5 +1,6 @@
 //! Regions, services, endpoints, and OS-EP-FILTER's project associations and
-//! endpoint groups.
+//! endpoint groups. Every committed write calls `changed()`: each one can change
+//! the catalog a token carries.
 
 use sqlx::any::AnyRow;
 
@@ -148,6 +149,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a region")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -162,6 +164,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a region")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -188,6 +191,7 @@ impl Store {
                 .ctx("deleting a region")?;
         }
         tx.commit().await.ctx("deleting regions")?;
+        self.changed().await?;
         Ok(true)
     }
 
@@ -227,6 +231,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a service")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -243,6 +248,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a service")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -268,6 +274,7 @@ impl Store {
             .await
             .ctx("deleting a service")?;
         tx.commit().await.ctx("deleting a service")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -310,6 +317,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating an endpoint")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -320,6 +328,7 @@ impl Store {
             .execute(self.writer())
             .await
             .ctx("updating an endpoint")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -337,6 +346,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating an endpoint")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -354,6 +364,7 @@ impl Store {
             .await
             .ctx("deleting an endpoint")?;
         tx.commit().await.ctx("deleting an endpoint")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -372,6 +383,7 @@ impl Store {
             .execute(self.writer())
             .await
             .ctx("associating an endpoint with a project")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -403,6 +415,7 @@ impl Store {
                 .execute(self.writer())
                 .await
                 .ctx("removing an endpoint association")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -452,6 +465,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating an endpoint group")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -491,6 +505,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating an endpoint group")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -512,6 +527,7 @@ impl Store {
             .await
             .ctx("deleting an endpoint group")?;
         tx.commit().await.ctx("deleting an endpoint group")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -529,6 +545,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("associating an endpoint group with a project")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -561,6 +578,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("removing an endpoint group association")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -96,6 +96,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a domain")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -111,6 +112,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a domain")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -177,6 +179,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a project")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -192,6 +195,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a project")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -209,6 +213,7 @@ impl Store {
             .await
             .ctx("deleting a project")?;
         tx.commit().await.ctx("deleting a project")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -258,6 +263,7 @@ impl Store {
             .await
             .ctx("deleting a domain")?;
         tx.commit().await.ctx("deleting a domain")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod domains;
 mod endpoint_filter;
 mod helpers;
+mod revocation;
 mod tokens;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.

@@ -46,8 +46,10 @@ both_backends! {
 
         // Associate one endpoint.
         let assoc = format!("/v3/OS-EP-FILTER/projects/{project}/endpoints/{nova_public}");
+        let generation = app.state.store.generation().current();
         let (s, b) = call(&app, Method::PUT, &assoc, a, None).await;
         assert_eq!((s, b), (204, Value::Null));
+        assert!(app.state.store.generation().current() > generation, "an association changes catalogs: caches must drop");
         let (s, b) = call(&app, Method::PUT, &assoc, a, None).await;
         assert_eq!(s, 409);
         assert_eq!(message(&b), "Conflict occurred attempting to store project_endpoint - Duplicate entry.");

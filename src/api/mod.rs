@@ -2,15 +2,20 @@
 
 pub mod auth_tokens;
 pub mod body;
+pub mod catalog_input;
 pub mod common;
 pub mod context;
 pub mod discovery;
 pub mod domains;
+pub mod endpoints;
 pub mod error;
 pub mod groups;
+pub mod os_ep_filter;
 pub mod os_revoke;
 pub mod projects;
+pub mod regions;
 pub mod render;
+pub mod services;
 pub mod users;
 
 use std::sync::Arc;
@@ -76,7 +81,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(domains::routes)
         .configure(projects::routes)
         .configure(users::routes)
-        .configure(groups::routes);
+        .configure(groups::routes)
+        .configure(regions::routes)
+        .configure(services::routes)
+        .configure(endpoints::routes)
+        .configure(os_ep_filter::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,24 @@
-//! The service catalog in Keystone's token format.
+//! The service catalog: regions, services and endpoints (Keystone's
+//! `catalog_api`), OS-EP-FILTER's project associations and endpoint groups, and
+//! the catalog a token carries.
+//!
+//! [`CatalogProvider::catalog`] is the one place a token catalog is computed, so
+//! a cache can wrap it later (Keystone's `COMPUTED_CATALOG_REGION`, which every
+//! catalog write invalidates).
+
+mod filter;
+mod manage;
+pub mod url;
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::error::Result;
-use crate::store::Store;
+use crate::error::{Error, Result};
+use crate::store::{Endpoint, EndpointGroup, Store};
+
+pub use manage::{EndpointFilters, EndpointPatch, RegionPatch};
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct CatalogEndpoint {
@@ -28,14 +43,45 @@ pub struct CatalogProvider {
     store: Store,
 }
 
+/// The endpoint attributes an endpoint group may filter on.
+pub const GROUP_FILTER_KEYS: &[&str] = &["service_id", "region_id", "interface"];
+
+/// Keystone's `get_endpoints_filtered_by_endpoint_group` test for one endpoint:
+/// every filter must equal the endpoint's attribute (a null `region_id` filter
+/// matches endpoints without a region).
+pub fn group_matches(filters: &serde_json::Map<String, Value>, e: &Endpoint) -> bool {
+    filters.iter().all(|(k, v)| {
+        let actual = match k.as_str() {
+            "interface" => Value::String(e.interface.clone()),
+            "service_id" => Value::String(e.service_id.clone()),
+            "region_id" => e
+                .region_id
+                .as_ref()
+                .map_or(Value::Null, |r| Value::String(r.clone())),
+            "enabled" => Value::Bool(e.enabled),
+            "url" => Value::String(e.url.clone()),
+            "id" => Value::String(e.id.clone()),
+            other => e.extra.get(other).cloned().unwrap_or(Value::Null),
+        };
+        &actual == v
+    })
+}
+
 impl CatalogProvider {
     pub fn new(store: Store) -> Self {
         CatalogProvider { store }
     }
 
-    /// Enabled services with their enabled endpoints. `$(project_id)s`-style
-    /// substitutions in URLs are filled from the token's project, as Keystone does;
-    /// an endpoint whose URL needs a value the token lacks is left out.
+    /// The catalog of a token, as Keystone's SQL driver builds it
+    /// (`get_v3_catalog`): enabled services with their enabled endpoints, URL
+    /// templates filled from the token (an endpoint whose template cannot be
+    /// filled is left out). Services without endpoints stay, as in Keystone.
+    ///
+    /// Endpoint filtering: when the project has endpoints associated with it
+    /// (directly or through endpoint groups) only those endpoints remain, and
+    /// services left without endpoints are dropped. A project whose
+    /// associations select no endpoint gets the full catalog, as in Keystone
+    /// (`return_all_endpoints_if_no_filter`, default true).
     pub async fn catalog(
         &self,
         project_id: Option<&str>,
@@ -43,13 +89,26 @@ impl CatalogProvider {
     ) -> Result<Vec<CatalogService>> {
         let services = self.store.list_services().await?;
         let endpoints = self.store.list_endpoints().await?;
+        let allowed: Option<HashSet<String>> = match project_id {
+            Some(p) => {
+                let ids: HashSet<String> = self
+                    .endpoints_for_project_from(p, &endpoints)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.id)
+                    .collect();
+                (!ids.is_empty()).then_some(ids)
+            }
+            None => None,
+        };
         let mut out = Vec::new();
         for s in services.into_iter().filter(|s| s.enabled) {
             let eps: Vec<CatalogEndpoint> = endpoints
                 .iter()
                 .filter(|e| e.enabled && e.service_id == s.id)
+                .filter(|e| allowed.as_ref().is_none_or(|a| a.contains(&e.id)))
                 .filter_map(|e| {
-                    substitute(&e.url, project_id, user_id).map(|url| CatalogEndpoint {
+                    url::catalog_url(&e.url, project_id, user_id).map(|url| CatalogEndpoint {
                         id: e.id.clone(),
                         interface: e.interface.clone(),
                         region_id: e.region_id.clone(),
@@ -58,6 +117,9 @@ impl CatalogProvider {
                     })
                 })
                 .collect();
+            if allowed.is_some() && eps.is_empty() {
+                continue;
+            }
             out.push(CatalogService {
                 endpoints: eps,
                 id: s.id,
@@ -67,39 +129,94 @@ impl CatalogProvider {
         }
         Ok(out)
     }
-}
 
-/// Keystone's endpoint URL templating: `$(project_id)s`, `$(tenant_id)s`, `$(user_id)s`.
-fn substitute(url: &str, project_id: Option<&str>, user_id: &str) -> Option<String> {
-    let mut out = url.to_string();
-    for key in ["project_id", "tenant_id"] {
-        let pattern = format!("$({key})s");
-        if out.contains(&pattern) {
-            out = out.replace(&pattern, project_id?);
+    /// Keystone's `list_endpoints_for_project`: the directly associated
+    /// endpoints, then those selected by the project's endpoint groups, each
+    /// once, in that order. `all` is the current endpoint list.
+    async fn endpoints_for_project_from(
+        &self,
+        project_id: &str,
+        all: &[Endpoint],
+    ) -> Result<Vec<Endpoint>> {
+        let by_id: HashMap<&str, &Endpoint> = all.iter().map(|e| (e.id.as_str(), e)).collect();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for id in self.store.list_endpoint_ids_for_project(project_id).await? {
+            if let Some(e) = by_id.get(id.as_str()) {
+                if seen.insert(e.id.clone()) {
+                    out.push((*e).clone());
+                }
+            }
         }
+        for group in self.groups_of_project(project_id).await? {
+            for e in all.iter().filter(|e| group_matches(&group.filters, e)) {
+                if seen.insert(e.id.clone()) {
+                    out.push(e.clone());
+                }
+            }
+        }
+        Ok(out)
     }
-    out = out.replace("$(user_id)s", user_id);
-    if out.contains("$(") {
-        return None;
+
+    async fn groups_of_project(&self, project_id: &str) -> Result<Vec<EndpointGroup>> {
+        let mut groups = Vec::new();
+        for id in self
+            .store
+            .list_endpoint_group_ids_for_project(project_id)
+            .await?
+        {
+            match self.store.get_endpoint_group(&id).await? {
+                Some(g) => groups.push(g),
+                // Keystone: a dangling membership makes the whole list empty.
+                None => return Ok(Vec::new()),
+            }
+        }
+        Ok(groups)
     }
-    Some(out)
+
+    async fn require_project(&self, id: &str) -> Result<crate::store::Project> {
+        self.store
+            .get_project(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Could not find project: {id}.")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::substitute;
+    use super::*;
+
+    fn ep(interface: &str, region: Option<&str>) -> Endpoint {
+        Endpoint {
+            id: "e".into(),
+            service_id: "s".into(),
+            interface: interface.into(),
+            url: "http://x".into(),
+            region_id: region.map(str::to_string),
+            enabled: true,
+            extra: Default::default(),
+        }
+    }
 
     #[test]
-    fn templated_urls() {
-        assert_eq!(
-            substitute("http://c/v2.1/$(project_id)s", Some("p1"), "u").as_deref(),
-            Some("http://c/v2.1/p1")
-        );
-        assert_eq!(substitute("http://c/$(tenant_id)s", None, "u"), None);
-        assert_eq!(substitute("http://c/$(unknown)s", Some("p"), "u"), None);
-        assert_eq!(
-            substitute("http://c/v3", None, "u").as_deref(),
-            Some("http://c/v3")
-        );
+    fn group_filters_match_exactly() {
+        let f = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert!(group_matches(
+            &f(serde_json::json!({"interface": "public"})),
+            &ep("public", None)
+        ));
+        assert!(!group_matches(
+            &f(serde_json::json!({"interface": "public", "service_id": "t"})),
+            &ep("public", None)
+        ));
+        assert!(group_matches(
+            &f(serde_json::json!({"region_id": null})),
+            &ep("admin", None)
+        ));
+        assert!(!group_matches(
+            &f(serde_json::json!({"region_id": "r"})),
+            &ep("admin", None)
+        ));
+        assert!(group_matches(&f(serde_json::json!({})), &ep("admin", None)));
     }
 }

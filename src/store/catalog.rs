@@ -1,8 +1,10 @@
-//! Regions, services and endpoints.
+//! Regions, services, endpoints, and OS-EP-FILTER's project associations and
+//! endpoint groups. Every committed write calls `changed()`: each one can change
+//! the catalog a token carries.
 
 use sqlx::any::AnyRow;
 
-use super::{boolean, json_extra, opt_text, text, DbContext, Store, StoreError, StoreResult};
+use super::{boolean, int, json_extra, opt_text, text, DbContext, Store, StoreError, StoreResult};
 
 type Extra = serde_json::Map<String, serde_json::Value>;
 
@@ -62,28 +64,82 @@ fn extra_json(extra: &Extra) -> String {
     serde_json::Value::Object(extra.clone()).to_string()
 }
 
+fn region_from(row: &AnyRow) -> StoreResult<Region> {
+    Ok(Region {
+        id: text(row, "id")?,
+        description: text(row, "description")?,
+        parent_region_id: opt_text(row, "parent_region_id")?,
+        extra: json_extra(row)?,
+    })
+}
+
+/// An OS-EP-FILTER endpoint group: `filters` selects endpoints by
+/// `interface`, `service_id` and `region_id` (exact matches).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointGroup {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub filters: Extra,
+}
+
+fn endpoint_group_from(row: &AnyRow) -> StoreResult<EndpointGroup> {
+    let raw = text(row, "filters")?;
+    let filters = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => {
+            return Err(StoreError::Corrupt {
+                context: "reading endpoint group filters",
+                detail: "filters is not a JSON object".into(),
+            })
+        }
+    };
+    Ok(EndpointGroup {
+        id: text(row, "id")?,
+        name: text(row, "name")?,
+        description: opt_text(row, "description")?,
+        filters,
+    })
+}
+
+const REGION_COLS: &str = "id, description, parent_region_id, extra";
+const SERVICE_COLS: &str = "id, type, name, description, enabled, extra";
+const ENDPOINT_COLS: &str = "id, service_id, interface, url, region_id, enabled, extra";
+const ENDPOINT_GROUP_COLS: &str = "id, name, description, filters";
+
 impl Store {
     pub async fn get_region(&self, id: &str) -> StoreResult<Option<Region>> {
-        sqlx::query("SELECT id, description, parent_region_id, extra FROM region WHERE id = $1")
+        sqlx::query(&format!("SELECT {REGION_COLS} FROM region WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await
             .ctx("reading a region")?
             .as_ref()
-            .map(|r| {
-                Ok(Region {
-                    id: text(r, "id")?,
-                    description: text(r, "description")?,
-                    parent_region_id: opt_text(r, "parent_region_id")?,
-                    extra: json_extra(r)?,
-                })
-            })
+            .map(region_from)
             .transpose()
     }
 
-    /// Idempotent: an existing region is kept.
+    pub async fn list_regions(&self) -> StoreResult<Vec<Region>> {
+        sqlx::query(&format!("SELECT {REGION_COLS} FROM region ORDER BY id"))
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing regions")?
+            .iter()
+            .map(region_from)
+            .collect()
+    }
+
+    /// Idempotent: an existing region is kept (bootstrap's semantics).
     pub async fn create_region(&self, r: &Region) -> StoreResult<()> {
-        let result = sqlx::query(
+        match self.insert_region(r).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Inserts a region; an existing id is a `Conflict`.
+    pub async fn insert_region(&self, r: &Region) -> StoreResult<()> {
+        sqlx::query(
             "INSERT INTO region (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)",
         )
         .bind(&r.id)
@@ -92,17 +148,68 @@ impl Store {
         .bind(extra_json(&r.extra))
         .execute(self.writer())
         .await
-        .ctx("creating a region");
-        match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
-            Err(e) => Err(e),
+        .ctx("creating a region")?;
+        self.changed().await?;
+        Ok(())
+    }
+
+    pub async fn update_region(&self, r: &Region) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE region SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1",
+        )
+        .bind(&r.id)
+        .bind(&r.description)
+        .bind(&r.parent_region_id)
+        .bind(extra_json(&r.extra))
+        .execute(self.writer())
+        .await
+        .ctx("updating a region")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the given regions, in the order given (children before parents),
+    /// in one transaction. Refuses with `Ok(false)`, deleting nothing, when any
+    /// endpoint is in one of them: the check runs inside the transaction.
+    pub async fn delete_regions(&self, ids: &[String]) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting regions")?;
+        for id in ids {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM endpoint WHERE region_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .ctx("counting a region's endpoints")?;
+            if int(&row, "n")? > 0 {
+                return Ok(false);
+            }
         }
+        for id in ids {
+            sqlx::query("DELETE FROM region WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .ctx("deleting a region")?;
+        }
+        tx.commit().await.ctx("deleting regions")?;
+        self.changed().await?;
+        Ok(true)
+    }
+
+    pub async fn get_service(&self, id: &str) -> StoreResult<Option<Service>> {
+        sqlx::query(&format!("SELECT {SERVICE_COLS} FROM service WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .ctx("reading a service")?
+            .as_ref()
+            .map(service_from)
+            .transpose()
     }
 
     pub async fn list_services(&self) -> StoreResult<Vec<Service>> {
-        sqlx::query(
-            "SELECT id, type, name, description, enabled, extra FROM service ORDER BY type, name",
-        )
+        sqlx::query(&format!(
+            "SELECT {SERVICE_COLS} FROM service ORDER BY type, name, id"
+        ))
         .fetch_all(self.reader())
         .await
         .ctx("listing services")?
@@ -128,10 +235,66 @@ impl Store {
         Ok(())
     }
 
-    pub async fn list_endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        sqlx::query(
-            "SELECT id, service_id, interface, url, region_id, enabled, extra FROM endpoint ORDER BY service_id, id",
+    pub async fn update_service(&self, s: &Service) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE service SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1",
         )
+        .bind(&s.id)
+        .bind(&s.service_type)
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(s.enabled)
+        .bind(extra_json(&s.extra))
+        .execute(self.writer())
+        .await
+        .ctx("updating a service")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a service with its endpoints (and, by cascade, their project
+    /// associations) in one transaction, as Keystone's SQL driver does.
+    pub async fn delete_service(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting a service")?;
+        sqlx::query(
+            "DELETE FROM project_endpoint WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .ctx("deleting a service's endpoint associations")?;
+        sqlx::query("DELETE FROM endpoint WHERE service_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a service's endpoints")?;
+        let done = sqlx::query("DELETE FROM service WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a service")?;
+        tx.commit().await.ctx("deleting a service")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoint WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await
+        .ctx("reading an endpoint")?
+        .as_ref()
+        .map(endpoint_from)
+        .transpose()
+    }
+
+    pub async fn list_endpoints(&self) -> StoreResult<Vec<Endpoint>> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoint ORDER BY service_id, id"
+        ))
         .fetch_all(self.reader())
         .await
         .ctx("listing endpoints")?
@@ -167,5 +330,287 @@ impl Store {
             .ctx("updating an endpoint")?;
         self.changed().await?;
         Ok(())
+    }
+
+    pub async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE endpoint SET service_id = $2, interface = $3, url = $4, region_id = $5, enabled = $6, extra = $7 WHERE id = $1",
+        )
+        .bind(&e.id)
+        .bind(&e.service_id)
+        .bind(&e.interface)
+        .bind(&e.url)
+        .bind(&e.region_id)
+        .bind(e.enabled)
+        .bind(extra_json(&e.extra))
+        .execute(self.writer())
+        .await
+        .ctx("updating an endpoint")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes an endpoint and its project associations in one transaction.
+    pub async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting an endpoint")?;
+        sqlx::query("DELETE FROM project_endpoint WHERE endpoint_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting an endpoint's project associations")?;
+        let done = sqlx::query("DELETE FROM endpoint WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting an endpoint")?;
+        tx.commit().await.ctx("deleting an endpoint")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// OS-EP-FILTER: direct project <-> endpoint associations.
+impl Store {
+    /// A repeated association is a `Conflict`.
+    pub async fn add_project_endpoint(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO project_endpoint (endpoint_id, project_id) VALUES ($1, $2)")
+            .bind(endpoint_id)
+            .bind(project_id)
+            .execute(self.writer())
+            .await
+            .ctx("associating an endpoint with a project")?;
+        self.changed().await?;
+        Ok(())
+    }
+
+    pub async fn project_endpoint_exists(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM project_endpoint WHERE endpoint_id = $1 AND project_id = $2",
+        )
+        .bind(endpoint_id)
+        .bind(project_id)
+        .fetch_one(self.reader())
+        .await
+        .ctx("checking an endpoint association")?;
+        Ok(int(&row, "n")? > 0)
+    }
+
+    pub async fn remove_project_endpoint(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM project_endpoint WHERE endpoint_id = $1 AND project_id = $2")
+                .bind(endpoint_id)
+                .bind(project_id)
+                .execute(self.writer())
+                .await
+                .ctx("removing an endpoint association")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn list_endpoint_ids_for_project(
+        &self,
+        project_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT endpoint_id FROM project_endpoint WHERE project_id = $1 ORDER BY endpoint_id",
+        )
+        .bind(project_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing a project's endpoints")?
+        .iter()
+        .map(|r| text(r, "endpoint_id"))
+        .collect()
+    }
+
+    pub async fn list_project_ids_for_endpoint(
+        &self,
+        endpoint_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT project_id FROM project_endpoint WHERE endpoint_id = $1 ORDER BY project_id",
+        )
+        .bind(endpoint_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing an endpoint's projects")?
+        .iter()
+        .map(|r| text(r, "project_id"))
+        .collect()
+    }
+}
+
+/// OS-EP-FILTER: endpoint groups and their project associations.
+impl Store {
+    pub async fn create_endpoint_group(&self, g: &EndpointGroup) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO endpoint_group (id, name, description, filters) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(&g.description)
+        .bind(extra_json(&g.filters))
+        .execute(self.writer())
+        .await
+        .ctx("creating an endpoint group")?;
+        self.changed().await?;
+        Ok(())
+    }
+
+    pub async fn get_endpoint_group(&self, id: &str) -> StoreResult<Option<EndpointGroup>> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_GROUP_COLS} FROM endpoint_group WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await
+        .ctx("reading an endpoint group")?
+        .as_ref()
+        .map(endpoint_group_from)
+        .transpose()
+    }
+
+    pub async fn list_endpoint_groups(&self) -> StoreResult<Vec<EndpointGroup>> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_GROUP_COLS} FROM endpoint_group ORDER BY name, id"
+        ))
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing endpoint groups")?
+        .iter()
+        .map(endpoint_group_from)
+        .collect()
+    }
+
+    pub async fn update_endpoint_group(&self, g: &EndpointGroup) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE endpoint_group SET name = $2, description = $3, filters = $4 WHERE id = $1",
+        )
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(&g.description)
+        .bind(extra_json(&g.filters))
+        .execute(self.writer())
+        .await
+        .ctx("updating an endpoint group")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the group and its project associations in one transaction.
+    pub async fn delete_endpoint_group(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self
+            .writer()
+            .begin()
+            .await
+            .ctx("deleting an endpoint group")?;
+        sqlx::query("DELETE FROM project_endpoint_group WHERE endpoint_group_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting an endpoint group's project associations")?;
+        let done = sqlx::query("DELETE FROM endpoint_group WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting an endpoint group")?;
+        tx.commit().await.ctx("deleting an endpoint group")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A repeated association is a `Conflict`.
+    pub async fn add_project_endpoint_group(
+        &self,
+        group_id: &str,
+        project_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO project_endpoint_group (endpoint_group_id, project_id) VALUES ($1, $2)",
+        )
+        .bind(group_id)
+        .bind(project_id)
+        .execute(self.writer())
+        .await
+        .ctx("associating an endpoint group with a project")?;
+        self.changed().await?;
+        Ok(())
+    }
+
+    pub async fn project_endpoint_group_exists(
+        &self,
+        group_id: &str,
+        project_id: &str,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM project_endpoint_group WHERE endpoint_group_id = $1 AND project_id = $2",
+        )
+        .bind(group_id)
+        .bind(project_id)
+        .fetch_one(self.reader())
+        .await
+        .ctx("checking an endpoint group association")?;
+        Ok(int(&row, "n")? > 0)
+    }
+
+    pub async fn remove_project_endpoint_group(
+        &self,
+        group_id: &str,
+        project_id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM project_endpoint_group WHERE endpoint_group_id = $1 AND project_id = $2",
+        )
+        .bind(group_id)
+        .bind(project_id)
+        .execute(self.writer())
+        .await
+        .ctx("removing an endpoint group association")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn list_endpoint_group_ids_for_project(
+        &self,
+        project_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT endpoint_group_id FROM project_endpoint_group WHERE project_id = $1 ORDER BY endpoint_group_id",
+        )
+        .bind(project_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing a project's endpoint groups")?
+        .iter()
+        .map(|r| text(r, "endpoint_group_id"))
+        .collect()
+    }
+
+    pub async fn list_project_ids_for_endpoint_group(
+        &self,
+        group_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT project_id FROM project_endpoint_group WHERE endpoint_group_id = $1 ORDER BY project_id",
+        )
+        .bind(group_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("listing an endpoint group's projects")?
+        .iter()
+        .map(|r| text(r, "project_id"))
+        .collect()
     }
 }

@@ -16,7 +16,12 @@ use crate::token::payload::KEYSTONE_DEFAULT_METHODS;
 pub const ENV_PREFIX: &str = "KEYSTONE_";
 
 /// Variables with the prefix that are ours but not options (test harness knobs).
-const NON_OPTION_VARIABLES: &[&str] = &["KEYSTONE_TEST_POSTGRES_URL", "KEYSTONE_TEST_LOG"];
+const NON_OPTION_VARIABLES: &[&str] = &[
+    "KEYSTONE_TEST_POSTGRES_URL",
+    "KEYSTONE_TEST_REQUIRE_POSTGRES",
+    "KEYSTONE_TEST_LOG",
+    "KEYSTONE_SPEC_DIR",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -12,11 +12,24 @@ use keystone_rs::token::payload::{
 };
 use serde_json::Value as Json;
 
-const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/vectors.json");
+/// `$KEYSTONE_SPEC_DIR/vectors.json`, else the first `shared/spec/vectors.json` found
+/// walking up from the crate (a clone has `shared/` beside it; so do worktrees further up).
+fn vectors_path() -> std::path::PathBuf {
+    if let Ok(dir) = std::env::var("KEYSTONE_SPEC_DIR") {
+        return std::path::Path::new(&dir).join("vectors.json");
+    }
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .map(|d| d.join("shared/spec/vectors.json"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| crate_dir.join("../shared/spec/vectors.json"))
+}
 
 fn vectors() -> Json {
-    let text = std::fs::read_to_string(VECTORS_PATH)
-        .unwrap_or_else(|e| panic!("cannot read {VECTORS_PATH}: {e}"));
+    let path = vectors_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 

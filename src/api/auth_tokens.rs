@@ -206,10 +206,10 @@ fn parse_scope(scope: Option<&Value>) -> ApiResult<ScopeRequest> {
 async fn catalog_for(
     state: &AppState,
     t: &Token,
-) -> ApiResult<Vec<crate::catalog::CatalogService>> {
+) -> ApiResult<std::sync::Arc<Vec<crate::catalog::CatalogService>>> {
     Ok(state
         .catalog
-        .catalog(t.scope.project_id(), &t.user.id)
+        .cached_catalog(t.scope.project_id(), &t.user.id)
         .await?)
 }
 

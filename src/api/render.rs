@@ -14,7 +14,7 @@ pub fn password_expiry(ts: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub fn token_body(t: &Token, catalog: Option<Vec<CatalogService>>) -> Value {
+pub fn token_body(t: &Token, catalog: Option<std::sync::Arc<Vec<CatalogService>>>) -> Value {
     let mut token = Map::new();
     token.insert("methods".into(), json!(t.payload.methods));
     token.insert(
@@ -60,7 +60,7 @@ pub fn token_body(t: &Token, catalog: Option<Vec<CatalogService>>) -> Value {
         }
     }
     if let Some(catalog) = catalog {
-        token.insert("catalog".into(), json!(catalog));
+        token.insert("catalog".into(), json!(catalog.as_slice()));
     }
     json!({ "token": Value::Object(token) })
 }

@@ -38,9 +38,18 @@ pub struct CatalogService {
     pub name: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CatalogProvider {
     store: Store,
+    /// (project, user) -> catalog, tagged with the state generation it was built at;
+    /// any catalog, project or endpoint-filter write moves the generation and drops it.
+    cache: moka::sync::Cache<(Option<String>, String), (u64, std::sync::Arc<Vec<CatalogService>>)>,
+}
+
+impl std::fmt::Debug for CatalogProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogProvider").finish_non_exhaustive()
+    }
 }
 
 /// The endpoint attributes an endpoint group may filter on.
@@ -69,7 +78,31 @@ pub fn group_matches(filters: &serde_json::Map<String, Value>, e: &Endpoint) -> 
 
 impl CatalogProvider {
     pub fn new(store: Store) -> Self {
-        CatalogProvider { store }
+        CatalogProvider {
+            store,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    /// `catalog()`, from the cache while no write has happened since it was built.
+    pub async fn cached_catalog(
+        &self,
+        project_id: Option<&str>,
+        user_id: &str,
+    ) -> Result<std::sync::Arc<Vec<CatalogService>>> {
+        let generation = self.store.generation().current();
+        let key = (project_id.map(str::to_string), user_id.to_string());
+        if let Some((g, catalog)) = self.cache.get(&key) {
+            if g == generation {
+                return Ok(catalog);
+            }
+        }
+        let catalog = std::sync::Arc::new(self.catalog(project_id, user_id).await?);
+        self.cache.insert(key, (generation, catalog.clone()));
+        Ok(catalog)
     }
 
     /// The catalog of a token, as Keystone's SQL driver builds it

@@ -578,7 +578,10 @@ mod tests {
         assert_eq!(s.default.max_project_tree_depth, 5);
         assert_eq!(s.auth.methods[0], "external");
         assert_eq!(s.auth.methods.len(), 7);
-        assert_eq!(s.assignment.prohibited_implied_role, vec!["admin".to_string()]);
+        assert_eq!(
+            s.assignment.prohibited_implied_role,
+            vec!["admin".to_string()]
+        );
         assert!(s.warnings.is_empty());
     }
 

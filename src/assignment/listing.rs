@@ -102,7 +102,10 @@ impl Tree {
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
         for p in &all {
             if let Some(parent) = &p.parent_id {
-                children.entry(parent.clone()).or_default().push(p.id.clone());
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(p.id.clone());
             }
         }
         Tree {
@@ -294,12 +297,18 @@ impl AssignmentService {
         if let Some(user_id) = &q.user_id {
             let groups = self.store.list_group_ids_for_user(user_id).await?;
             if !groups.is_empty() {
-                raw.extend(self.assignments_for_actor(&scope, None, Some(&groups)).await?);
+                raw.extend(
+                    self.assignments_for_actor(&scope, None, Some(&groups))
+                        .await?,
+                );
             }
         }
         let mut refs: Vec<RoleAssignment> = Vec::new();
         for r in raw {
-            refs.extend(self.expand_indirect(r, &scope, q.user_id.as_deref()).await?);
+            refs.extend(
+                self.expand_indirect(r, &scope, q.user_id.as_deref())
+                    .await?,
+            );
         }
         let implied = self.store.list_implied_roles().await?;
         let refs = add_implied_roles(refs, &implied);
@@ -346,14 +355,22 @@ impl AssignmentService {
             match s.project_id {
                 Some(project_id) => {
                     let domain = s.tree.get(project_id)?.domain_id.clone();
-                    let f = driver_filter(None, user_id, group_ids, Some(&domain), None, Some(true));
+                    let f =
+                        driver_filter(None, user_id, group_ids, Some(&domain), None, Some(true));
                     rows.extend(self.store.list_assignments(&f).await?);
                     let mut sources = s.tree.parents(project_id);
                     if s.subtree_ids.is_some() {
                         sources.extend(of_interest.clone().unwrap_or_default());
                     }
                     if !sources.is_empty() {
-                        let f = driver_filter(None, user_id, group_ids, None, Some(&sources), Some(true));
+                        let f = driver_filter(
+                            None,
+                            user_id,
+                            group_ids,
+                            None,
+                            Some(&sources),
+                            Some(true),
+                        );
                         rows.extend(self.store.list_assignments(&f).await?);
                     }
                 }
@@ -509,7 +526,10 @@ struct Scope<'a> {
 fn add_implied_roles(refs: Vec<RoleAssignment>, rules: &[(String, String)]) -> Vec<RoleAssignment> {
     let mut implies: HashMap<&str, Vec<&str>> = HashMap::new();
     for (prior, implied) in rules {
-        implies.entry(prior.as_str()).or_default().push(implied.as_str());
+        implies
+            .entry(prior.as_str())
+            .or_default()
+            .push(implied.as_str());
     }
     let mut results = refs.clone();
     let mut to_check = refs;
@@ -546,7 +566,10 @@ mod tests {
     }
 
     fn rules(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -590,7 +613,12 @@ mod tests {
             enabled: true,
             extra: Default::default(),
         };
-        let t = Tree::new(vec![p("a", None), p("b", Some("a")), p("c", Some("b")), p("x", None)]);
+        let t = Tree::new(vec![
+            p("a", None),
+            p("b", Some("a")),
+            p("c", Some("b")),
+            p("x", None),
+        ]);
         let mut sub = t.subtree("a");
         sub.sort();
         assert_eq!(sub, vec!["b", "c"]);

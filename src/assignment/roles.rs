@@ -34,7 +34,9 @@ pub fn check_immutable_update(original: &Role, patch: &Map<String, Value>) -> Re
         return Ok(());
     }
     let unlocks = match patch.get(OPTIONS_KEY) {
-        Some(Value::Object(o)) => matches!(o.get(IMMUTABLE), Some(Value::Bool(false) | Value::Null)),
+        Some(Value::Object(o)) => {
+            matches!(o.get(IMMUTABLE), Some(Value::Bool(false) | Value::Null))
+        }
         _ => false,
     };
     if patch.len() > 1 || !unlocks {
@@ -70,7 +72,11 @@ impl AssignmentService {
 
     /// `GET /v3/roles`: without `domain_id` only global roles are listed (Keystone
     /// adds a `domain_id=None` filter), with it only that domain's roles.
-    pub async fn list_roles(&self, name: Option<&str>, domain_id: Option<&str>) -> Result<Vec<Role>> {
+    pub async fn list_roles(
+        &self,
+        name: Option<&str>,
+        domain_id: Option<&str>,
+    ) -> Result<Vec<Role>> {
         Ok(self
             .store
             .list_roles()
@@ -134,8 +140,9 @@ impl AssignmentService {
     ) -> Result<()> {
         // Both refusals are Keystone's InvalidImpliedRole, a security error whose
         // detail is hidden: the client always sees "<id> cannot be an implied roles."
-        let invalid = || Error::ForbiddenAction(format!("{} cannot be an implied roles.", implied.id));
-        if prohibited.iter().any(|p| *p == implied.name) {
+        let invalid =
+            || Error::ForbiddenAction(format!("{} cannot be an implied roles.", implied.id));
+        if prohibited.contains(&implied.name) {
             return Err(invalid());
         }
         if prior.domain_id.is_none() && implied.domain_id.is_some() {
@@ -233,10 +240,18 @@ mod tests {
     fn immutable_roles_accept_only_the_unlock() {
         let locked = role(json!({"immutable": true}));
         assert!(is_immutable(&locked));
-        assert!(check_immutable_update(&locked, &patch(json!({"options": {"immutable": false}}))).is_ok());
-        assert!(check_immutable_update(&locked, &patch(json!({"options": {"immutable": null}}))).is_ok());
+        assert!(
+            check_immutable_update(&locked, &patch(json!({"options": {"immutable": false}})))
+                .is_ok()
+        );
+        assert!(
+            check_immutable_update(&locked, &patch(json!({"options": {"immutable": null}})))
+                .is_ok()
+        );
         let err = check_immutable_update(&locked, &patch(json!({"name": "x"})));
-        assert!(matches!(err, Err(Error::ForbiddenAction(ref m)) if m.starts_with("Unable to update immutable role resource: `r1.")));
+        assert!(
+            matches!(err, Err(Error::ForbiddenAction(ref m)) if m.starts_with("Unable to update immutable role resource: `r1."))
+        );
         assert!(check_immutable_update(
             &locked,
             &patch(json!({"name": "x", "options": {"immutable": false}}))

@@ -332,13 +332,14 @@ impl Store {
     }
 
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> StoreResult<bool> {
-        let done =
-            sqlx::query("DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2")
-                .bind(prior)
-                .bind(implied)
-                .execute(self.writer())
-                .await
-                .ctx("deleting an implied role")?;
+        let done = sqlx::query(
+            "DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
+        )
+        .bind(prior)
+        .bind(implied)
+        .execute(self.writer())
+        .await
+        .ctx("deleting an implied role")?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -375,9 +376,10 @@ impl Store {
             Some(a) => vec![a],
             None => vec![ActorKind::User, ActorKind::Group],
         };
-        let targets = f.targets.clone().unwrap_or_else(|| {
-            vec![TargetKind::Project, TargetKind::Domain, TargetKind::System]
-        });
+        let targets = f
+            .targets
+            .clone()
+            .unwrap_or_else(|| vec![TargetKind::Project, TargetKind::Domain, TargetKind::System]);
         let types: Vec<&'static str> = actors
             .iter()
             .flat_map(|a| targets.iter().map(move |t| assignment_type(*a, *t)))

@@ -294,6 +294,7 @@ impl Store {
                 .execute(self.writer())
                 .await
                 .ctx("updating a role")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -317,6 +318,7 @@ impl Store {
             .await
             .ctx("deleting a role")?;
         tx.commit().await.ctx("deleting a role")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -328,7 +330,7 @@ impl Store {
             .execute(self.writer())
             .await
             .ctx("implied_role")?;
-        Ok(())
+        self.changed().await
     }
 
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> StoreResult<bool> {
@@ -340,6 +342,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("deleting an implied role")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 

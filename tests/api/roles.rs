@@ -303,5 +303,10 @@ both_backends! {
         assert_eq!(s, 200);
         let (s, _) = call(&app, "POST", "/v3/roles", Some(&mgr_token), Some(json!({"role": {"name": "nope"}}))).await;
         assert_eq!(s, 403);
+        // ... and reads only the roles it may hand out (rule:domain_managed_target_role)
+        let (s, _) = get(&app, &format!("/v3/roles/{}", app.role_id("member").await), &mgr_token).await;
+        assert_eq!(s, 200);
+        let (s, b) = get(&app, &format!("/v3/roles/{}", app.role_id("admin").await), &mgr_token).await;
+        assert_eq!((s, message(&b)), (403, "You are not authorized to perform the requested action: identity:get_role."));
     }
 }

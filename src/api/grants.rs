@@ -192,13 +192,11 @@ async fn actor_slot(
         ),
         ActorKind::Group => (
             "group",
-            match state.store.get_group(&ids.actor_id).await? {
-                Some(g) => Ok(group_target(&g)),
-                None => Err(Error::not_found(format!(
-                    "Could not find group: {}.",
-                    ids.actor_id
-                ))),
-            },
+            state
+                .identity
+                .get_group(&ids.actor_id)
+                .await
+                .map(|g| group_target(&g)),
         ),
     };
     match found {

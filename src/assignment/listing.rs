@@ -411,7 +411,12 @@ impl AssignmentService {
             async move {
                 match user {
                     Some(u) => Ok::<_, Error>(vec![u]),
-                    None => Ok(store.list_group_member_ids(&gid).await?),
+                    None => Ok(store
+                        .list_users_in_group(&gid, &Default::default())
+                        .await?
+                        .into_iter()
+                        .map(|u| u.id)
+                        .collect()),
                 }
             }
         };

@@ -430,16 +430,4 @@ impl Store {
             .map(assignment_from)
             .collect()
     }
-
-    /// Members of a group, for expanding group assignments into per-user ones.
-    pub async fn list_group_member_ids(&self, group_id: &str) -> StoreResult<Vec<String>> {
-        sqlx::query("SELECT user_id FROM group_membership WHERE group_id = $1 ORDER BY user_id")
-            .bind(group_id)
-            .fetch_all(self.reader())
-            .await
-            .ctx("listing a group's members")?
-            .iter()
-            .map(|r| text(r, "user_id"))
-            .collect()
-    }
 }

@@ -51,6 +51,7 @@ pub struct Settings {
     pub revoke: RevokeSection,
     pub oslo_policy: OsloPolicySection,
     pub server: ServerSection,
+    pub assignment: AssignmentSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -127,6 +128,13 @@ pub struct RevokeSection {
     pub max_staleness: u64,
     /// keystone-rs extension: seconds between prunes of expired events.
     pub prune_interval: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AssignmentSection {
+    /// Role names that no rule may imply (Keystone's `prohibited_implied_role`,
+    /// default `admin`): a root role must be granted, never inferred.
+    pub prohibited_implied_role: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -260,6 +268,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("oslo_policy", &["policy_file", "enforce_new_defaults"]),
+    ("assignment", &["driver", "prohibited_implied_role"]),
     (
         "server",
         &[
@@ -471,6 +480,16 @@ impl Settings {
                 max_concurrent_hashes: o.parse("server", "max_concurrent_hashes", 4)?,
                 max_request_body_size: o.parse("server", "max_request_body_size", 114_688)?,
             },
+            assignment: AssignmentSection {
+                // oslo.config ListOpt: comma-separated, blanks dropped.
+                prohibited_implied_role: o
+                    .text("assignment", "prohibited_implied_role")
+                    .unwrap_or("admin")
+                    .split(',')
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect(),
+            },
             warnings,
         })
     }
@@ -559,7 +578,22 @@ mod tests {
         assert_eq!(s.default.max_project_tree_depth, 5);
         assert_eq!(s.auth.methods[0], "external");
         assert_eq!(s.auth.methods.len(), 7);
+        assert_eq!(
+            s.assignment.prohibited_implied_role,
+            vec!["admin".to_string()]
+        );
         assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn prohibited_implied_roles_are_a_list() {
+        let env = vec![(
+            "KEYSTONE_ASSIGNMENT__PROHIBITED_IMPLIED_ROLE".into(),
+            "root1, root2,".into(),
+        )];
+        let s = Settings::load_with_env(None, &env).expect("load");
+        assert_eq!(s.assignment.prohibited_implied_role, vec!["root1", "root2"]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
     #[test]

@@ -9,12 +9,15 @@ pub mod discovery;
 pub mod domains;
 pub mod endpoints;
 pub mod error;
+pub mod grants;
 pub mod groups;
 pub mod os_ep_filter;
 pub mod os_revoke;
 pub mod projects;
 pub mod regions;
 pub mod render;
+pub mod role_assignments;
+pub mod roles;
 pub mod services;
 pub mod users;
 
@@ -85,7 +88,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(regions::routes)
         .configure(services::routes)
         .configure(endpoints::routes)
-        .configure(os_ep_filter::routes);
+        .configure(os_ep_filter::routes)
+        .configure(roles::routes)
+        .configure(grants::routes)
+        .configure(role_assignments::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,22 @@
-//! Effective roles: direct and group assignments, OS-INHERIT from the domain,
-//! expanded through implied roles, as Keystone computes them for a token.
+//! Roles, implied roles, grants and role assignments: Keystone's assignment rules,
+//! without HTTP or SQL.
+//!
+//! Effective roles (what a token carries) are recomputed from the database at every
+//! token validation: direct and group assignments, OS-INHERIT from the domain and
+//! from parent projects, expanded through implied roles, with domain-specific roles
+//! stripped. That is why revoking a grant, deleting a role or removing an inference
+//! rule needs no revocation event: the next validation of a token sees the change.
+
+mod grants;
+mod listing;
+mod roles;
+
+pub use listing::{AssignmentQuery, AssignmentScope, Indirect, NameBook, RoleAssignment};
+pub use roles::{check_immutable_update, is_immutable, role_options};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{Project, Role, Store, TargetKind};
 
 /// A role as a token carries it.
@@ -49,6 +62,14 @@ impl AssignmentService {
                         .list_user_role_ids_on(user_id, TargetKind::Domain, &p.domain_id, true)
                         .await?,
                 );
+                // ... and so do inherited assignments on any ancestor project.
+                for parent in self.project_parents(p).await? {
+                    ids.extend(
+                        self.store
+                            .list_user_role_ids_on(user_id, TargetKind::Project, &parent, true)
+                            .await?,
+                    );
+                }
                 ids
             }
             RoleTarget::Domain(domain_id) => {
@@ -76,9 +97,30 @@ impl AssignmentService {
         let roles = self.store.list_roles().await?;
         Ok(expand(&direct, &implied, &roles))
     }
+
+    /// Ids of the project's ancestors, nearest first (a broken or cyclic chain stops).
+    async fn project_parents(&self, p: &Project) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut next = p.parent_id.clone();
+        while let Some(id) = next {
+            if id == p.id || out.contains(&id) {
+                break;
+            }
+            next = self.store.get_project(&id).await?.and_then(|x| x.parent_id);
+            out.push(id);
+        }
+        Ok(out)
+    }
 }
 
-/// Transitive closure over implied-role rules; cycles terminate.
+/// Keystone's RoleNotFound text.
+pub(crate) fn role_not_found(id: &str) -> Error {
+    Error::not_found(format!("Could not find role: {id}."))
+}
+
+/// Transitive closure over implied-role rules; cycles terminate. Domain-specific roles
+/// only serve to infer global ones: they are dropped from the result, as Keystone's
+/// `_strip_domain_roles` keeps them out of tokens.
 pub fn expand(direct: &[String], implied: &[(String, String)], roles: &[Role]) -> Vec<RoleRef> {
     let mut rules: HashMap<&str, Vec<&str>> = HashMap::new();
     for (prior, imp) in implied {
@@ -86,6 +128,7 @@ pub fn expand(direct: &[String], implied: &[(String, String)], roles: &[Role]) -
     }
     let names: HashMap<&str, &str> = roles
         .iter()
+        .filter(|r| r.domain_id.is_none())
         .map(|r| (r.id.as_str(), r.name.as_str()))
         .collect();
     let mut seen: HashSet<&str> = HashSet::new();
@@ -148,6 +191,17 @@ mod tests {
         let got = expand(&["manager".to_string()], &implied[..3], &roles);
         let ids: Vec<_> = got.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, vec!["manager", "member", "reader"]);
+    }
+
+    #[test]
+    fn domain_roles_infer_but_never_appear() {
+        let mut domain_role = role("d1");
+        domain_role.domain_id = Some("dom".into());
+        let roles = vec![domain_role, role("reader")];
+        let implied = vec![("d1".to_string(), "reader".to_string())];
+        let got = expand(&["d1".to_string()], &implied, &roles);
+        let ids: Vec<_> = got.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["reader"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{json_extra, text, DbContext, Store, StoreError, StoreResult};
+use super::{boolean, json_extra, text, DbContext, Store, StoreError, StoreResult};
 
 /// Keystone's marker for a global (not domain-specific) role.
 pub const GLOBAL_ROLE_DOMAIN: &str = "<<null>>";
@@ -47,6 +47,31 @@ pub fn assignment_type(actor: ActorKind, target: TargetKind) -> &'static str {
     }
 }
 
+/// The (actor, target) pair an `assignment.type` value stands for.
+pub fn parse_assignment_type(t: &str) -> Option<(ActorKind, TargetKind)> {
+    Some(match t {
+        "UserProject" => (ActorKind::User, TargetKind::Project),
+        "GroupProject" => (ActorKind::Group, TargetKind::Project),
+        "UserDomain" => (ActorKind::User, TargetKind::Domain),
+        "GroupDomain" => (ActorKind::Group, TargetKind::Domain),
+        "UserSystem" => (ActorKind::User, TargetKind::System),
+        "GroupSystem" => (ActorKind::Group, TargetKind::System),
+        _ => return None,
+    })
+}
+
+/// Which assignment rows to read; `None` means "any". Keystone's driver-level
+/// `list_role_assignments` filters, over the one table that also holds system grants.
+#[derive(Clone, Debug, Default)]
+pub struct AssignmentFilter {
+    pub role_id: Option<String>,
+    pub actor: Option<ActorKind>,
+    pub actor_ids: Option<Vec<String>>,
+    pub targets: Option<Vec<TargetKind>>,
+    pub target_ids: Option<Vec<String>>,
+    pub inherited: Option<bool>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
     pub actor: ActorKind,
@@ -55,6 +80,22 @@ pub struct Assignment {
     pub target_id: String,
     pub role_id: String,
     pub inherited: bool,
+}
+
+fn assignment_from(row: &AnyRow) -> StoreResult<Assignment> {
+    let kind = text(row, "type")?;
+    let (actor, target) = parse_assignment_type(&kind).ok_or_else(|| StoreError::Corrupt {
+        context: "reading an assignment",
+        detail: format!("unknown assignment type {kind:?}"),
+    })?;
+    Ok(Assignment {
+        actor,
+        actor_id: text(row, "actor_id")?,
+        target,
+        target_id: text(row, "target_id")?,
+        role_id: text(row, "role_id")?,
+        inherited: boolean(row, "inherited")?,
+    })
 }
 
 fn role_from(row: &AnyRow) -> StoreResult<Role> {
@@ -230,5 +271,163 @@ impl Store {
         .iter()
         .map(|r| text(r, "target_id"))
         .collect()
+    }
+}
+
+/// Every `$n` placeholder for `values`, starting after `offset` earlier ones.
+fn placeholders(offset: usize, n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${}", offset + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Writes name, description and extra (which carries `options`); the domain never changes.
+    pub async fn update_role(&self, r: &Role) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE role SET name = $2, description = $3, extra = $4 WHERE id = $1")
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.description)
+                .bind(serde_json::Value::Object(r.extra.clone()).to_string())
+                .execute(self.writer())
+                .await
+                .ctx("updating a role")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the role, every assignment of it and every inference rule naming it, in
+    /// one transaction: nothing is left pointing at a role that no longer exists.
+    pub async fn delete_role(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting a role")?;
+        for sql in [
+            "DELETE FROM assignment WHERE role_id = $1",
+            "DELETE FROM implied_role WHERE prior_role_id = $1 OR implied_role_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .ctx("deleting a role's assignments and rules")?;
+        }
+        let done = sqlx::query("DELETE FROM role WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a role")?;
+        tx.commit().await.ctx("deleting a role")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Strict insert for the API: an existing rule is a `Conflict` (Keystone answers 409).
+    pub async fn insert_implied_role(&self, prior: &str, implied: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2)")
+            .bind(prior)
+            .bind(implied)
+            .execute(self.writer())
+            .await
+            .ctx("implied_role")?;
+        self.changed().await
+    }
+
+    pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
+        )
+        .bind(prior)
+        .bind(implied)
+        .execute(self.writer())
+        .await
+        .ctx("deleting an implied role")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn implied_role_exists(&self, prior: &str, implied: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
+        )
+        .bind(prior)
+        .bind(implied)
+        .fetch_one(self.reader())
+        .await
+        .ctx("reading an implied role")?;
+        Ok(super::int(&row, "n")? > 0)
+    }
+
+    pub async fn has_assignment(&self, a: &Assignment) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM assignment WHERE type = $1 AND actor_id = $2 AND target_id = $3 AND role_id = $4 AND inherited = $5",
+        )
+        .bind(assignment_type(a.actor, a.target))
+        .bind(&a.actor_id)
+        .bind(&a.target_id)
+        .bind(&a.role_id)
+        .bind(a.inherited)
+        .fetch_one(self.reader())
+        .await
+        .ctx("checking a role assignment")?;
+        Ok(super::int(&row, "n")? > 0)
+    }
+
+    /// Assignment rows matching every given filter, in a stable order.
+    pub async fn list_assignments(&self, f: &AssignmentFilter) -> StoreResult<Vec<Assignment>> {
+        let actors: Vec<ActorKind> = match f.actor {
+            Some(a) => vec![a],
+            None => vec![ActorKind::User, ActorKind::Group],
+        };
+        let targets = f
+            .targets
+            .clone()
+            .unwrap_or_else(|| vec![TargetKind::Project, TargetKind::Domain, TargetKind::System]);
+        let types: Vec<&'static str> = actors
+            .iter()
+            .flat_map(|a| targets.iter().map(move |t| assignment_type(*a, *t)))
+            .collect();
+        if types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut binds: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        let mut sql = format!(
+            "SELECT type, actor_id, target_id, role_id, inherited FROM assignment WHERE type IN ({})",
+            placeholders(0, types.len())
+        );
+        if let Some(role_id) = &f.role_id {
+            binds.push(role_id.clone());
+            sql.push_str(&format!(" AND role_id = ${}", binds.len()));
+        }
+        for (column, values) in [("actor_id", &f.actor_ids), ("target_id", &f.target_ids)] {
+            if let Some(values) = values {
+                if values.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sql.push_str(&format!(
+                    " AND {column} IN ({})",
+                    placeholders(binds.len(), values.len())
+                ));
+                binds.extend(values.iter().cloned());
+            }
+        }
+        let inherited_at = binds.len() + 1;
+        if f.inherited.is_some() {
+            sql.push_str(&format!(" AND inherited = ${inherited_at}"));
+        }
+        sql.push_str(" ORDER BY type, actor_id, target_id, role_id, inherited");
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        if let Some(inherited) = f.inherited {
+            q = q.bind(inherited);
+        }
+        q.fetch_all(self.reader())
+            .await
+            .ctx("listing role assignments")?
+            .iter()
+            .map(assignment_from)
+            .collect()
     }
 }

@@ -1,13 +1,17 @@
 //! The token API over HTTP, against the real server, on SQLite and on PostgreSQL
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
+mod assign_support;
 mod catalog;
 mod domains;
 mod endpoint_filter;
+mod grants;
 mod groups;
 mod helpers;
 mod projects;
 mod revocation;
+mod role_assignments;
+mod roles;
 mod tokens;
 mod users;
 

@@ -38,12 +38,16 @@ pub struct CatalogService {
     pub name: String,
 }
 
+/// (project, user) -> (state generation it was built at, catalog).
+type CatalogCache =
+    moka::sync::Cache<(Option<String>, String), (u64, std::sync::Arc<Vec<CatalogService>>)>;
+
 #[derive(Clone)]
 pub struct CatalogProvider {
     store: Store,
     /// (project, user) -> catalog, tagged with the state generation it was built at;
     /// any catalog, project or endpoint-filter write moves the generation and drops it.
-    cache: moka::sync::Cache<(Option<String>, String), (u64, std::sync::Arc<Vec<CatalogService>>)>,
+    cache: CatalogCache,
 }
 
 impl std::fmt::Debug for CatalogProvider {

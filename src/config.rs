@@ -81,6 +81,10 @@ pub struct TokenSection {
     pub expiration: u64,
     pub allow_expired_window: u64,
     pub allow_rescope_scoped_token: bool,
+    /// Keystone's `[token] caching`: cache validated tokens in-process.
+    pub caching: bool,
+    /// Keystone's `[token] cache_time` (seconds); entries also drop on any write.
+    pub cache_time: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +217,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "allow_expired_window",
             "allow_rescope_scoped_token",
             "provider",
+            "caching",
+            "cache_time",
         ],
     ),
     (
@@ -407,6 +413,8 @@ impl Settings {
                     "allow_rescope_scoped_token",
                     true,
                 )?,
+                caching: o.parse_bool("token", "caching", true)?,
+                cache_time: o.parse("token", "cache_time", 600)?,
             },
             fernet_tokens: FernetTokensSection {
                 key_repository: PathBuf::from(
@@ -565,14 +573,14 @@ mod tests {
     fn unknown_options_and_variables_are_named() {
         let f = write_conf("[token]\nexpiraton = 10\n[bogus]\nx = 1\n");
         let env = vec![
-            ("KEYSTONE_TOKEN__CACHING".into(), "true".into()),
+            ("KEYSTONE_TOKEN__HASH_ALGORITHMS".into(), "md5".into()),
             ("KEYSTONE_TYPO".into(), "1".into()),
         ];
         let s = Settings::load_with_env(Some(f.path()), &env).expect("load");
         let all = s.warnings.join("\n");
         assert!(all.contains("[token] expiraton"), "{all}");
         assert!(all.contains("[bogus] x"), "{all}");
-        assert!(all.contains("[token] caching"), "{all}");
+        assert!(all.contains("[token] hash_algorithms"), "{all}");
         assert!(all.contains("KEYSTONE_TYPO"), "{all}");
     }
 

@@ -20,6 +20,9 @@ pub enum Error {
     /// 403 for other refusals; the detail is logged, the client sees the generic text.
     #[error("forbidden: {detail}")]
     Forbidden { detail: String },
+    /// 403 whose message Keystone shows verbatim (ForbiddenAction-style rule violations).
+    #[error("{0}")]
+    ForbiddenAction(String),
     /// 404 with Keystone's message (token, user, project, domain not found...).
     #[error("{0}")]
     NotFound(String),
@@ -53,6 +56,10 @@ impl Error {
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Error::Internal(e.into())
+    }
+
+    pub fn validation_forbidden(msg: impl Into<String>) -> Self {
+        Error::ForbiddenAction(msg.into())
     }
 
     /// Keystone's "Failed to validate token" 404.

@@ -67,7 +67,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
     .await
     .context("loading revocation events")?;
     let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?;
-    let resource = ResourceService::new(store.clone());
+    let resource = ResourceService::new(store.clone(), settings.identity.default_domain_id.clone());
     let assignment = AssignmentService::new(store.clone());
     let identity = IdentityService::new(
         store.clone(),
@@ -78,12 +78,15 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         settings.identity.max_password_length,
     );
     let tokens = TokenProvider::new(
+        store.clone(),
         keys,
         AuthMethods::new(settings.auth.methods.clone()),
         TokenSettings {
             expiration_secs: token.expiration as i64,
             allow_expired_window_secs: token.allow_expired_window as i64,
             default_domain_id: settings.identity.default_domain_id.clone(),
+            cache_capacity: if token.caching { 100_000 } else { 0 },
+            cache_ttl: Duration::from_secs(token.cache_time.max(1)),
         },
         identity.clone(),
         resource.clone(),

@@ -88,14 +88,8 @@ impl ApiError {
                     (StatusCode::UNAUTHORIZED, msg)
                 }
                 Error::PolicyForbidden { .. } => (StatusCode::FORBIDDEN, e.to_string()),
-                Error::Forbidden { detail } => {
-                    // Keystone 30 shows this one ForbiddenAction text verbatim.
-                    if detail.starts_with("Using a delegated token") {
-                        (StatusCode::FORBIDDEN, detail.clone())
-                    } else {
-                        (StatusCode::FORBIDDEN, FORBIDDEN_TEXT.to_string())
-                    }
-                }
+                Error::Forbidden { .. } => (StatusCode::FORBIDDEN, FORBIDDEN_TEXT.to_string()),
+                Error::ForbiddenAction(m) => (StatusCode::FORBIDDEN, m.clone()),
                 Error::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
                 Error::Conflict { .. } => (StatusCode::CONFLICT, e.to_string()),
                 Error::Unavailable { .. } => (

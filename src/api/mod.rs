@@ -2,8 +2,10 @@
 
 pub mod auth_tokens;
 pub mod body;
+pub mod common;
 pub mod context;
 pub mod discovery;
+pub mod domains;
 pub mod error;
 pub mod os_revoke;
 pub mod render;
@@ -67,7 +69,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v3/OS-REVOKE/events",
             web::get().to(os_revoke::list_events),
-        );
+        )
+        .configure(domains::routes);
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

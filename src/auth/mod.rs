@@ -203,9 +203,9 @@ impl AuthService {
                 .iter()
                 .any(|m| !PRIMARY_METHODS.contains(&m.as_str()));
         if delegated {
-            return Err(Error::Forbidden {
-                detail: "Using a delegated token to create another token is not allowed.".into(),
-            });
+            return Err(Error::ForbiddenAction(
+                "Using a delegated token to create another token is not allowed.".into(),
+            ));
         }
         let scoped = !matches!(original.scope, Scope::Unscoped);
         if scoped && !self.allow_rescope_scoped_token {

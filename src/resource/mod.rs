@@ -1,16 +1,39 @@
-//! Domains and projects: lookups by id or name with Keystone's error messages.
+//! Domains and projects: lookups by id or name with Keystone's error messages,
+//! and the writes with Keystone's rules (a domain must be disabled before deletion).
 
 use crate::error::{Error, Result};
-use crate::store::{Domain, Project, Store};
+use crate::store::{Domain, Project, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct ResourceService {
     store: Store,
+    default_domain_id: String,
+}
+
+/// Keystone's 409 text for a name already taken.
+pub fn duplicate(entity: &str, name: &str) -> Error {
+    Error::Conflict {
+        what: format!("{entity} - Duplicate entry found with name {name}."),
+    }
+}
+
+/// Turns the store's unique-violation into Keystone's duplicate message.
+pub fn on_conflict<'a>(
+    entity: &'static str,
+    name: &'a str,
+) -> impl FnOnce(StoreError) -> Error + 'a {
+    move |e| match e {
+        StoreError::Conflict { .. } => duplicate(entity, name),
+        other => other.into(),
+    }
 }
 
 impl ResourceService {
-    pub fn new(store: Store) -> Self {
-        ResourceService { store }
+    pub fn new(store: Store, default_domain_id: String) -> Self {
+        ResourceService {
+            store,
+            default_domain_id,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -35,6 +58,54 @@ impl ResourceService {
             (None, Some(id)) => self.store.get_domain(id).await?,
             (None, None) => None,
         })
+    }
+
+    pub async fn list_domains(
+        &self,
+        name: Option<&str>,
+        enabled: Option<bool>,
+    ) -> Result<Vec<Domain>> {
+        Ok(self
+            .store
+            .list_domains()
+            .await?
+            .into_iter()
+            .filter(|d| name.is_none_or(|n| d.name == n))
+            .filter(|d| enabled.is_none_or(|e| d.enabled == e))
+            .collect())
+    }
+
+    pub async fn create_domain(&self, domain: Domain) -> Result<Domain> {
+        self.store
+            .create_domain(&domain)
+            .await
+            .map_err(on_conflict("domain", &domain.name))?;
+        Ok(domain)
+    }
+
+    /// Disabling needs no revocation event: every validation re-checks the domain.
+    pub async fn update_domain(&self, domain: Domain) -> Result<Domain> {
+        self.store
+            .update_domain(&domain)
+            .await
+            .map_err(on_conflict("domain", &domain.name))?;
+        Ok(domain)
+    }
+
+    pub async fn delete_domain(&self, id: &str) -> Result<()> {
+        let domain = self.get_domain(id).await?;
+        if id == self.default_domain_id {
+            return Err(Error::Forbidden {
+                detail: "the default domain cannot be deleted".into(),
+            });
+        }
+        if domain.enabled {
+            return Err(Error::validation_forbidden(
+                "Cannot delete a domain that is enabled, please disable it first.",
+            ));
+        }
+        self.store.delete_domain_cascade(id).await?;
+        Ok(())
     }
 
     pub async fn get_project(&self, id: &str) -> Result<Project> {

@@ -280,8 +280,10 @@ impl RevokeService {
             .map_err(|_| Error::internal(anyhow::anyhow!("revocation index lock poisoned")))
     }
 
-    /// Pulls events newer than the ones already loaded.
+    /// Pulls events newer than the ones already loaded, and notices writes made by
+    /// other servers (the shared state generation) so their caches drop here too.
     pub async fn refresh(&self) -> Result<()> {
+        self.store.poll_generation().await?;
         let since = self.read_index()?.high_water - REFRESH_OVERLAP_SECS;
         let rows = self.store.list_revocation_events_since(since).await?;
         let mut index = self.write_index()?;
@@ -410,6 +412,60 @@ impl RevokeService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn sqlite_service(max_staleness: Duration) -> (RevokeService, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::connect(
+            &crate::config::DatabaseUrl::Sqlite {
+                path: dir.path().join("k.db"),
+            },
+            2,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("store");
+        store.migrate().await.expect("migrate");
+        let service = RevokeService::load(
+            store,
+            Clock::system(),
+            RevokeSettings {
+                refresh_interval: Duration::from_secs(1),
+                max_staleness,
+                retention_secs: 100,
+                prune_interval: Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("load");
+        (service, dir)
+    }
+
+    #[tokio::test]
+    async fn a_stale_index_fails_closed() {
+        let (service, _dir) = sqlite_service(Duration::from_millis(50)).await;
+        assert!(!service.is_revoked(&token()).expect("fresh index answers"));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(matches!(
+            service.is_revoked(&token()),
+            Err(Error::Unavailable { .. })
+        ));
+        service.refresh().await.expect("refresh");
+        assert!(service.is_revoked(&token()).is_ok(), "a refresh heals it");
+    }
+
+    #[tokio::test]
+    async fn revoke_is_visible_at_once_and_prune_keeps_recent_events() {
+        let (service, _dir) = sqlite_service(Duration::from_secs(30)).await;
+        let mut t = token();
+        t.issued_at = service.clock.now_secs();
+        service.revoke_user("u1").await.expect("revoke");
+        assert!(service.is_revoked(&t).expect("check"));
+        assert_eq!(service.len(), 1);
+        assert_eq!(service.prune().await.expect("prune"), 0, "within retention");
+        service.clock.advance(101);
+        assert_eq!(service.prune().await.expect("prune"), 1);
+        assert!(service.is_empty(), "pruning rebuilds the index");
+    }
 
     fn token() -> TokenValues {
         TokenValues {

@@ -116,6 +116,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a role")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -141,7 +142,7 @@ impl Store {
         .await
         .ctx("creating an implied role");
         match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
             Err(e) => Err(e),
         }
     }
@@ -160,7 +161,7 @@ impl Store {
         .await
         .ctx("granting a role");
         match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
             Err(e) => Err(e),
         }
     }
@@ -177,6 +178,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("revoking a role")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 

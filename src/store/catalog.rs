@@ -94,7 +94,7 @@ impl Store {
         .await
         .ctx("creating a region");
         match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
             Err(e) => Err(e),
         }
     }
@@ -124,6 +124,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a service")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -153,6 +154,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating an endpoint")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -163,6 +165,7 @@ impl Store {
             .execute(self.writer())
             .await
             .ctx("updating an endpoint")?;
+        self.changed().await?;
         Ok(())
     }
 }

@@ -119,6 +119,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a user")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -135,6 +136,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a user")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -155,6 +157,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("setting a password")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -177,6 +180,7 @@ impl Store {
             .await
             .ctx("deleting a user")?;
         tx.commit().await.ctx("deleting a user")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -203,6 +207,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a group")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -215,7 +220,7 @@ impl Store {
                 .await
                 .ctx("adding a user to a group");
         match result {
-            Ok(_) | Err(super::StoreError::Conflict { .. }) => Ok(()),
+            Ok(_) | Err(super::StoreError::Conflict { .. }) => self.changed().await,
             Err(e) => Err(e),
         }
     }
@@ -227,6 +232,7 @@ impl Store {
             .execute(self.writer())
             .await
             .ctx("removing a user from a group")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 

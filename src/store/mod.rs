@@ -95,6 +95,26 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    generation: Generation,
+}
+
+/// Counts writes that can change a validation's answer, so caches know when to drop.
+/// Bumped locally after every such write, and in the `state_generation` row so other
+/// servers notice on their next poll.
+#[derive(Clone, Debug, Default)]
+pub struct Generation {
+    local: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    last_db_value: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Generation {
+    pub fn current(&self) -> u64 {
+        self.local.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.local.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -149,6 +169,7 @@ impl Store {
                     read,
                     write,
                     backend: Backend::Sqlite,
+                    generation: Generation::default(),
                 })
             }
             DatabaseUrl::Postgres { url } => {
@@ -162,6 +183,7 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     backend: Backend::Postgres,
+                    generation: Generation::default(),
                 })
             }
         }
@@ -193,6 +215,36 @@ impl Store {
         Ok(int(&row, "n")? > 0)
     }
 
+    pub fn generation(&self) -> &Generation {
+        &self.generation
+    }
+
+    /// Call after every committed write that can change a token validation or a
+    /// catalog: drops this server's caches now and other servers' on their next poll.
+    pub(crate) async fn changed(&self) -> StoreResult<()> {
+        self.generation.bump();
+        sqlx::query("UPDATE state_generation SET value = value + 1 WHERE id = 1")
+            .execute(self.writer())
+            .await
+            .ctx("bumping the state generation")?;
+        Ok(())
+    }
+
+    /// Reads the shared counter; if another server wrote since the last poll,
+    /// bumps the local generation so this server's caches drop.
+    pub async fn poll_generation(&self) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let row = sqlx::query("SELECT value FROM state_generation WHERE id = 1")
+            .fetch_one(self.reader())
+            .await
+            .ctx("reading the state generation")?;
+        let value = int(&row, "value")?;
+        if self.generation.last_db_value.swap(value, Ordering::AcqRel) != value {
+            self.generation.bump();
+        }
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -219,7 +271,7 @@ impl Store {
                 for t in tables {
                     let table = text(&t, "name")?;
                     let cols = sqlx::query(&format!(
-                        "SELECT name, type, \"notnull\" AS notnull, pk FROM pragma_table_info('{table}')"
+                        "SELECT name, type, \"notnull\" AS not_null, pk FROM pragma_table_info('{table}')"
                     ))
                     .fetch_all(&self.read)
                     .await
@@ -230,7 +282,7 @@ impl Store {
                             table.clone(),
                             text(&c, "name")?,
                             type_family(&text(&c, "type")?),
-                            int(&c, "notnull")? == 0 && !pk,
+                            int(&c, "not_null")? == 0 && !pk,
                         ));
                     }
                 }

@@ -96,6 +96,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a domain")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -111,6 +112,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a domain")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -177,6 +179,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("creating a project")?;
+        self.changed().await?;
         Ok(())
     }
 
@@ -192,6 +195,7 @@ impl Store {
         .execute(self.writer())
         .await
         .ctx("updating a project")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -209,6 +213,57 @@ impl Store {
             .await
             .ctx("deleting a project")?;
         tx.commit().await.ctx("deleting a project")?;
+        self.changed().await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl Store {
+    /// Deletes a domain and everything owned by it (projects, users, groups, its
+    /// domain-specific roles, and every assignment on or by them) in one transaction.
+    pub async fn delete_domain_cascade(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.ctx("deleting a domain")?;
+        let statements = [
+            "DELETE FROM assignment WHERE target_id IN (SELECT id FROM project WHERE domain_id = $1)",
+            "DELETE FROM assignment WHERE target_id = $1 AND type IN ('UserDomain', 'GroupDomain')",
+            "DELETE FROM assignment WHERE actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
+            "DELETE FROM assignment WHERE actor_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
+            "DELETE FROM assignment WHERE role_id IN (SELECT id FROM role WHERE domain_id = $1)",
+            "DELETE FROM group_membership WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+            "DELETE FROM group_membership WHERE group_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
+            "DELETE FROM project_tag WHERE project_id IN (SELECT id FROM project WHERE domain_id = $1)",
+            "DELETE FROM implied_role WHERE prior_role_id IN (SELECT id FROM role WHERE domain_id = $1) OR implied_role_id IN (SELECT id FROM role WHERE domain_id = $1)",
+            "DELETE FROM role WHERE domain_id = $1",
+            "DELETE FROM users WHERE domain_id = $1",
+            "DELETE FROM user_group WHERE domain_id = $1",
+        ];
+        for sql in statements {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .ctx("deleting a domain's contents")?;
+        }
+        // Children before parents: repeatedly delete leaf projects.
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM project WHERE domain_id = $1 AND id NOT IN (SELECT parent_id FROM project WHERE parent_id IS NOT NULL)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a domain's projects")?;
+            if done.rows_affected() == 0 {
+                break;
+            }
+        }
+        let done = sqlx::query("DELETE FROM domain WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting a domain")?;
+        tx.commit().await.ctx("deleting a domain")?;
+        self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -22,6 +22,9 @@ pub struct RevocationEventRow {
     pub revoked_at: i64,
 }
 
+/// Advisory lock id for pruning ("ksrs-rev" in ASCII); any constant unique to us works.
+const PRUNE_LOCK_KEY: i64 = 0x6b73_7273_2d72_6576;
+
 const EVENT_COLS: &str = "id, domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id, audit_id, audit_chain_id, expires_at, issued_before, revoked_at";
 
 fn event_from(row: &AnyRow) -> StoreResult<RevocationEventRow> {
@@ -88,13 +91,31 @@ impl Store {
         .collect()
     }
 
-    /// Deletes events revoked before `cutoff`; returns how many went.
+    /// Deletes events revoked before `cutoff`; returns how many went. On a shared
+    /// PostgreSQL database only one server prunes at a time (a transaction-scoped
+    /// advisory lock; the others skip this round). SQLite has a single writer anyway.
     pub async fn prune_revocation_events(&self, cutoff: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM revocation_event WHERE revoked_at < $1")
-            .bind(cutoff)
-            .execute(self.writer())
+        let mut tx = self
+            .writer()
+            .begin()
             .await
             .ctx("pruning revocation events")?;
+        if self.backend() == super::Backend::Postgres {
+            let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind(PRUNE_LOCK_KEY)
+                .fetch_one(&mut *tx)
+                .await
+                .ctx("locking revocation pruning")?;
+            if !super::boolean(&row, "locked")? {
+                return Ok(0);
+            }
+        }
+        let done = sqlx::query("DELETE FROM revocation_event WHERE revoked_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .ctx("pruning revocation events")?;
+        tx.commit().await.ctx("pruning revocation events")?;
         Ok(done.rows_affected())
     }
 }

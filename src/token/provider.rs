@@ -117,10 +117,25 @@ pub struct TokenSettings {
     pub expiration_secs: i64,
     pub allow_expired_window_secs: i64,
     pub default_domain_id: String,
+    /// Keep minted tokens in memory (`[token] caching`); 0 capacity disables.
+    pub cache_capacity: u64,
+    pub cache_ttl: std::time::Duration,
+}
+
+/// A minted token and the state generation it was read at: an entry from an older
+/// generation is a miss, so any write that could change the answer drops it.
+#[derive(Clone)]
+struct CachedToken {
+    generation: u64,
+    token: Arc<Token>,
 }
 
 #[derive(Clone)]
 pub struct TokenProvider {
+    /// Token string -> what `mint` found. Expiry, revocation and the window are
+    /// still checked on every hit; only the database reads are saved.
+    cache: Option<moka::sync::Cache<String, CachedToken>>,
+    store: crate::store::Store,
     keys: Arc<KeyRing>,
     methods: AuthMethods,
     settings: TokenSettings,
@@ -146,6 +161,7 @@ fn unrecognized() -> Error {
 impl TokenProvider {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
+        store: crate::store::Store,
         keys: Arc<KeyRing>,
         methods: AuthMethods,
         settings: TokenSettings,
@@ -155,7 +171,15 @@ impl TokenProvider {
         revoke: RevokeService,
         clock: Clock,
     ) -> Self {
+        let cache = (settings.cache_capacity > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(settings.cache_capacity)
+                .time_to_live(settings.cache_ttl)
+                .build()
+        });
         TokenProvider {
+            cache,
+            store,
             keys,
             methods,
             settings,
@@ -252,9 +276,38 @@ impl TokenProvider {
 
     /// Validates with `window` extra seconds past expiry (0, or allow_expired_window).
     pub async fn validate(&self, token: &str, window_secs: i64) -> Result<Token> {
-        let (payload, issued_at) = self.decode(token)?;
-        let minted = self.mint(token, payload, issued_at).await?;
+        let minted = self.minted(token).await?;
         self.check_validity(&minted, window_secs).await?;
+        Ok(Token::clone(&minted))
+    }
+
+    /// The token resolved against the database, from the cache when the state it was
+    /// read at is still current.
+    async fn minted(&self, token: &str) -> Result<Arc<Token>> {
+        let generation = self.store.generation().current();
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get(token) {
+                if hit.generation == generation {
+                    // Still decrypt (microseconds): a rotation may have purged its key.
+                    let keys = self.keys.keys().map_err(Error::internal)?;
+                    codec::decrypt(&keys, token).map_err(|_| unrecognized())?;
+                    return Ok(hit.token);
+                }
+            }
+        }
+        let (payload, issued_at) = self.decode(token)?;
+        let minted = Arc::new(self.mint(token, payload, issued_at).await?);
+        if let Some(cache) = &self.cache {
+            // Tagged with the generation read *before* minting: a write that landed
+            // meanwhile makes this entry stale at once.
+            cache.insert(
+                token.to_string(),
+                CachedToken {
+                    generation,
+                    token: minted.clone(),
+                },
+            );
+        }
         Ok(minted)
     }
 

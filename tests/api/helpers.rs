@@ -29,6 +29,8 @@ pub struct TestApp {
     pub keys: KeyRepository,
     pub admin_user_id: String,
     pub admin_project_id: String,
+    /// What the server was built from, for a second server on the same database.
+    pub settings: Settings,
     _dir: tempfile::TempDir,
     pg_db: Option<(String, String)>,
 }
@@ -89,6 +91,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     tweak(&mut settings);
+    let settings_copy = settings.clone();
 
     let store = Store::connect(
         &settings.database.connection,
@@ -138,6 +141,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         keys,
         admin_user_id: report.user_id,
         admin_project_id: report.project_id,
+        settings: settings_copy,
         _dir: dir,
         pg_db,
     })
@@ -181,6 +185,17 @@ pub struct Member {
 }
 
 impl TestApp {
+    /// Another server process's worth of state (own pools, own revocation index, own
+    /// key ring) on the same database and key repository; returns its base URL.
+    pub async fn spawn_peer(&self) -> String {
+        let app = Application::build(self.settings.clone(), Clock::system())
+            .await
+            .expect("build peer");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,7 +1,9 @@
 //! The token API over HTTP, against the real server, on SQLite and on PostgreSQL
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
+mod domains;
 mod helpers;
+mod revocation;
 mod tokens;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.

@@ -27,7 +27,7 @@ build:
 # db sync, fernet setup and bootstrap are idempotent, so they run on every start;
 # the admin password is generated once, into data/admin-password (mode 0600).
 run: build
-	@mkdir -p data
+	@mkdir -p -m 0700 data
 	$(RELEASE) --config-file $(CONFIG) db sync
 	$(RELEASE) --config-file $(CONFIG) fernet setup
 	@if [ ! -s data/admin-password ]; then \

@@ -23,14 +23,8 @@ pub fn truthy(v: &str) -> bool {
     )
 }
 
-fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 fn has_query_flag(req: &HttpRequest, name: &str) -> bool {
-    query_param(req, name).is_some()
+    super::common::query_value(req, name).is_some()
 }
 
 fn invalid_field(field: &str, problem: &str) -> ApiError {
@@ -250,7 +244,8 @@ async fn authorize_subject(
 ) -> ApiResult<(Token, Option<Token>, i64)> {
     let caller = Caller::from_request(req, state).await?;
     let caller = caller.require()?.clone();
-    let allow_expired = query_param(req, "allow_expired").is_some_and(|v| truthy(&v));
+    let allow_expired =
+        super::common::query_value(req, "allow_expired").is_some_and(|v| truthy(&v));
     let window = if allow_expired {
         state.tokens.allow_expired_window()
     } else {
@@ -333,7 +328,7 @@ pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
         .audit_id()
         .ok_or_else(|| Error::internal(anyhow::anyhow!("token without audit id")))?
         .to_string();
-    let cascade = query_param(&req, "cascade").is_none_or(|v| truthy(&v));
+    let cascade = super::common::query_value(&req, "cascade").is_none_or(|v| truthy(&v));
     let mut events = vec![RevocationEventRow {
         audit_id: Some(audit_id.clone()),
         ..Default::default()
@@ -384,20 +379,20 @@ pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult
         .store
         .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
         .await?;
-    let mut out = Vec::new();
-    for p in state.store.list_projects_by_ids(&ids).await? {
-        if !p.enabled {
-            continue;
-        }
-        // The same representation as GET /v3/projects (tags and extra attributes included).
-        let tags = state.store.list_project_tags(&p.id).await?;
-        let view = crate::resource::ProjectView::Project { project: p, tags };
-        out.push(super::projects::render(&req, &state, &view));
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"projects": out, "links": {"next": null, "self": format!("{base}/v3/auth/projects"), "previous": null}}),
-    ))
+    let projects: Vec<crate::store::Project> = state
+        .store
+        .list_projects_by_ids(&ids)
+        .await?
+        .into_iter()
+        .filter(|p| p.enabled)
+        .collect();
+    super::projects::render_collection(
+        &req,
+        &state,
+        projects,
+        json!({"next": null, "self": format!("{base}/v3/auth/projects"), "previous": null}),
+    )
+    .await
 }
 
 /// GET /v3/auth/domains: domains the caller can scope to.

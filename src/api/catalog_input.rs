@@ -130,14 +130,6 @@ pub fn closed(obj: &Map<String, Value>, allowed: &[&str], entity: &str) -> ApiRe
     }
 }
 
-/// Keystone's `_normalize_dict` on create: `:` and `-` in attribute names
-/// become `_`.
-pub fn normalize_keys(obj: Map<String, Value>) -> Map<String, Value> {
-    obj.into_iter()
-        .map(|(k, v)| (k.replace([':', '-'], "_"), v))
-        .collect()
-}
-
 /// `request_query_schema` with `additionalProperties: false`: a parameter
 /// outside `allowed` is a 400.
 pub fn closed_query(req: &HttpRequest, allowed: &[&str]) -> ApiResult<()> {
@@ -212,7 +204,7 @@ mod tests {
         assert!(closed(&obj(json!({"a": 1})), &["a"], "x").is_ok());
         let e = closed(&obj(json!({"a": 1, "b": 2})), &["a"], "x").expect_err("400");
         assert!(e.to_string().contains("('b' was unexpected)"), "{e}");
-        let n = normalize_keys(obj(json!({"a:b-c": 1})));
+        let n = crate::api::common::normalize_keys(&obj(json!({"a:b-c": 1})));
         assert!(n.contains_key("a_b_c"));
     }
 }

@@ -197,3 +197,10 @@ pub fn duplicate(entity: &str, name: &str) -> ApiError {
         what: format!("{entity} - Duplicate entry found with name {name}."),
     })
 }
+
+/// Keystone's `_normalize_dict` on create: `domain-id` and `domain:id` mean `domain_id`.
+pub fn normalize_keys(obj: &Map<String, Value>) -> Map<String, Value> {
+    obj.iter()
+        .map(|(k, v)| (k.replace([':', '-'], "_"), v.clone()))
+        .collect()
+}

@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::catalog_input::{
-    bounded_string, interface_attr, invalid_query, non_empty, normalize_keys, query_param, require,
-    url_attr, INTERFACES,
+    bounded_string, interface_attr, invalid_query, non_empty, query_param, require, url_attr,
+    INTERFACES,
 };
+use super::common::normalize_keys;
 use super::common::{
     authorize, bool_attr, collection_links, entity_body, entity_links, extra_attrs, new_id,
 };
@@ -128,7 +129,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     authorize(&req, &state, "identity:create_endpoint", json!({})).await?;
-    let body = normalize_keys(entity_body(&req, payload, &state, "endpoint").await?);
+    let body = normalize_keys(&entity_body(&req, payload, &state, "endpoint").await?);
     for field in ["interface", "service_id", "url"] {
         require(&body, field, "endpoint")?;
     }

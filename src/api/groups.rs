@@ -8,14 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::common::normalize_keys;
 use super::common::{
     caller, collection_links, enforce_with_args, extra_attrs, invalid, name_attr, new_id,
     query_value, string_attr,
 };
 use super::error::{ApiError, ApiResult};
 use super::users::{
-    description_attr, group_dict, id_string_attr, inexact_match, normalize_keys, render_group,
-    strict_entity_body, token_domain, user_collection, user_dict, user_filter,
+    description_attr, group_dict, id_string_attr, inexact_match, render_group, strict_entity_body,
+    token_domain, user_collection, user_dict, user_filter,
 };
 use super::{json_response, method_not_allowed, AppState};
 use crate::error::Error;

@@ -17,39 +17,10 @@ use super::error::{ApiError, ApiResult};
 use super::{endpoints, json_response, AppState};
 use crate::auth::missing;
 use crate::catalog::GROUP_FILTER_KEYS;
-use crate::store::{EndpointGroup, Project};
+use crate::store::EndpointGroup;
 
 const GROUP_ATTRS: &[&str] = &["description", "filters", "name"];
 const GROUPS: &str = "OS-EP-FILTER/endpoint_groups";
-
-fn render_project(req: &HttpRequest, state: &AppState, p: &Project) -> Value {
-    let mut m = Map::new();
-    for (k, v) in &p.extra {
-        m.insert(k.clone(), v.clone());
-    }
-    m.insert("id".into(), json!(p.id));
-    m.insert("name".into(), json!(p.name));
-    m.insert("domain_id".into(), json!(p.domain_id));
-    m.insert("description".into(), json!(p.description));
-    m.insert("enabled".into(), json!(p.enabled));
-    m.insert(
-        "parent_id".into(),
-        json!(p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone())),
-    );
-    m.insert("is_domain".into(), json!(false));
-    m.insert("tags".into(), json!([]));
-    m.insert("options".into(), json!({}));
-    m.insert("links".into(), entity_links(req, state, "projects", &p.id));
-    Value::Object(m)
-}
-
-fn projects(req: &HttpRequest, state: &AppState, list: &[Project]) -> HttpResponse {
-    let rendered: Vec<Value> = list.iter().map(|p| render_project(req, state, p)).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"projects": rendered, "links": collection_links(req, state)}),
-    )
-}
 
 pub fn render_group(req: &HttpRequest, state: &AppState, g: &EndpointGroup) -> Value {
     json!({
@@ -161,7 +132,7 @@ pub async fn endpoint_projects(
     )
     .await?;
     let list = state.catalog.list_projects_for_endpoint(&path).await?;
-    Ok(projects(&req, &state, &list))
+    super::projects::render_collection(&req, &state, list, collection_links(&req, &state)).await
 }
 
 // --- endpoint groups ------------------------------------------------------
@@ -322,7 +293,7 @@ pub async fn group_projects(
         .catalog
         .list_projects_for_endpoint_group(&path)
         .await?;
-    Ok(projects(&req, &state, &list))
+    super::projects::render_collection(&req, &state, list, collection_links(&req, &state)).await
 }
 
 pub async fn group_endpoints(

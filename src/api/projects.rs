@@ -56,6 +56,22 @@ fn attributes(v: &ProjectView) -> Map<String, Value> {
     m
 }
 
+/// `{"projects": [...], "links": ...}` for any listing of projects (user projects,
+/// endpoint associations, auth projects), in the projects API's representation.
+pub async fn render_collection(
+    req: &HttpRequest,
+    state: &AppState,
+    projects: Vec<crate::store::Project>,
+    links: Value,
+) -> ApiResult<HttpResponse> {
+    let views = state.resource.project_views(projects).await?;
+    let rendered: Vec<Value> = views.iter().map(|v| render(req, state, v)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"projects": rendered, "links": links}),
+    ))
+}
+
 pub fn render(req: &HttpRequest, state: &AppState, v: &ProjectView) -> Value {
     let mut m = attributes(v);
     m.insert("links".into(), entity_links(req, state, "projects", v.id()));
@@ -567,17 +583,13 @@ pub async fn delete_tag(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn method_not_allowed() -> ApiResult<HttpResponse> {
-    Err(ApiError::MethodNotAllowed)
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v3/projects")
             .route(web::get().to(list))
             .route(web::head().to(list))
             .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(super::method_not_allowed)),
     )
     .service(
         web::resource("/v3/projects/{project_id}")
@@ -585,7 +597,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(get))
             .route(web::patch().to(update))
             .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(super::method_not_allowed)),
     )
     .service(
         web::resource("/v3/projects/{project_id}/tags")
@@ -593,7 +605,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(list_tags))
             .route(web::put().to(replace_tags))
             .route(web::delete().to(delete_tags))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(super::method_not_allowed)),
     )
     .service(
         web::resource("/v3/projects/{project_id}/tags/{value}")
@@ -601,6 +613,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(get_tag))
             .route(web::put().to(add_tag))
             .route(web::delete().to(delete_tag))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(super::method_not_allowed)),
     );
 }

@@ -5,9 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{
-    bounded_string, closed_query, invalid_query, non_empty, normalize_keys, query_param,
-};
+use super::catalog_input::{bounded_string, closed_query, invalid_query, non_empty, query_param};
+use super::common::normalize_keys;
 use super::common::{authorize, collection_links, entity_body, entity_links, extra_attrs, new_id};
 use super::error::{ApiError, ApiResult};
 use super::{json_response, AppState};
@@ -60,7 +59,7 @@ pub async fn get(
 /// The create schema: every attribute optional; `id` may be empty (POST then
 /// generates one).
 fn parse_new(body: Map<String, Value>) -> ApiResult<(Option<Option<String>>, Region)> {
-    let body = normalize_keys(body);
+    let body = normalize_keys(&body);
     let id = bounded_string(&body, "id", true, 0, 255)?;
     let description = bounded_string(&body, "description", true, 0, 255)?;
     let parent = bounded_string(&body, "parent_region_id", true, 1, 255)?;

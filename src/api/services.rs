@@ -8,7 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{bounded_string, non_empty, normalize_keys, require};
+use super::catalog_input::{bounded_string, non_empty, require};
+use super::common::normalize_keys;
 use super::common::{
     authorize, bool_attr, collection_links, entity_body, entity_links, extra_attrs, new_id,
     query_value,
@@ -82,7 +83,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     authorize(&req, &state, "identity:create_service", json!({})).await?;
-    let body = normalize_keys(entity_body(&req, payload, &state, "service").await?);
+    let body = normalize_keys(&entity_body(&req, payload, &state, "service").await?);
     require(&body, "type", "service")?;
     let service_type = bounded_string(&body, "type", false, 1, 255)?
         .flatten()

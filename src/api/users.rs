@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::body::json_object;
+use super::common::normalize_keys;
 use super::common::{
     bool_attr, bool_filter, caller, collection_links, enforce_with_args, entity_links, extra_attrs,
     invalid, name_attr, new_id, query_pairs, query_value, string_attr,
@@ -89,27 +90,6 @@ pub fn render_group(req: &HttpRequest, state: &AppState, g: &Group) -> Value {
     Value::Object(m)
 }
 
-fn render_project(req: &HttpRequest, state: &AppState, p: &Project) -> Value {
-    let mut m = Map::new();
-    for (k, v) in &p.extra {
-        m.insert(k.clone(), v.clone());
-    }
-    m.insert("id".into(), json!(p.id));
-    m.insert("name".into(), json!(p.name));
-    m.insert("domain_id".into(), json!(p.domain_id));
-    m.insert("description".into(), json!(p.description));
-    m.insert("enabled".into(), json!(p.enabled));
-    m.insert(
-        "parent_id".into(),
-        json!(p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone())),
-    );
-    m.insert("is_domain".into(), json!(false));
-    m.insert("tags".into(), json!([]));
-    m.insert("options".into(), json!({}));
-    m.insert("links".into(), entity_links(req, state, "projects", &p.id));
-    Value::Object(m)
-}
-
 /// The domain of a domain-scoped caller: Keystone limits what such a caller lists
 /// to that domain, whatever the filters say.
 pub fn token_domain(t: &Token) -> Option<String> {
@@ -152,13 +132,6 @@ pub async fn strict_entity_body(
         ));
     }
     Ok(inner)
-}
-
-/// Keystone's `_normalize_dict` on create: `domain-id` and `domain:id` mean `domain_id`.
-pub fn normalize_keys(obj: &Map<String, Value>) -> Map<String, Value> {
-    obj.iter()
-        .map(|(k, v)| (k.replace([':', '-'], "_"), v.clone()))
-        .collect()
 }
 
 /// Keystone's `parameter_types.id_string`: `^[a-zA-Z0-9-]+$`, at most 64 characters.
@@ -575,21 +548,17 @@ pub async fn projects(
     let domain_id = query_value(&req, "domain_id");
     let name = query_value(&req, "name");
     let enabled = bool_filter(&req, "enabled");
-    let rendered: Vec<Value> = state
+    let projects: Vec<Project> = state
         .identity
         .list_projects_for_user(&path)
         .await?
-        .iter()
+        .into_iter()
         .filter(|p| domain_id.as_ref().is_none_or(|d| &p.domain_id == d))
         .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
         .filter(|p| enabled.is_none_or(|e| p.enabled == e))
         .filter(|p| inexact_match(&req, "name", &p.name))
-        .map(|p| render_project(&req, &state, p))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"projects": rendered, "links": collection_links(&req, &state)}),
-    ))
+    super::projects::render_collection(&req, &state, projects, collection_links(&req, &state)).await
 }
 
 /// GET /v3/users/{user_id}/groups; a domain-scoped caller sees only its domain's

@@ -144,4 +144,15 @@ impl ResourceService {
     ) -> Result<Option<Project>> {
         Ok(self.store.get_project_by_name(domain_id, name).await?)
     }
+
+    /// Projects as the projects API shows them (with their tags), for every listing
+    /// that returns projects.
+    pub async fn project_views(&self, projects: Vec<Project>) -> Result<Vec<ProjectView>> {
+        let mut out = Vec::with_capacity(projects.len());
+        for project in projects {
+            let tags = self.store.list_project_tags(&project.id).await?;
+            out.push(ProjectView::Project { project, tags });
+        }
+        Ok(out)
+    }
 }

@@ -280,6 +280,11 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Every (section, option) keystone-rs reads; `etc/keystone.conf.sample` documents each.
+pub fn known_options() -> &'static [(&'static str, &'static [&'static str])] {
+    KNOWN_OPTIONS
+}
+
 impl Settings {
     /// The settings of an empty keystone.conf (Keystone's defaults, ours where Keystone has none).
     pub fn defaults() -> Result<Self, ConfigError> {

@@ -123,6 +123,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         catalog: CatalogProvider::new(store),
         revoke,
         policy: Arc::new(policy),
+        bodies: crate::api::render::BodyCache::default(),
     })
 }
 

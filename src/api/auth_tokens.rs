@@ -291,16 +291,29 @@ async fn validate_or_check(
             "expired token accepted under allow_expired"
         );
     }
-    let catalog = if has_query_flag(&req, "nocatalog") || matches!(subject.scope, Scope::Unscoped) {
-        None
-    } else {
-        Some(catalog_for(&state, &subject).await?)
+    let with_catalog =
+        !(has_query_flag(&req, "nocatalog") || matches!(subject.scope, Scope::Unscoped));
+    // Read before rendering: a write meanwhile makes the cached body stale at once.
+    let generation = state.store.generation().current();
+    let body = match state.bodies.get(&subject.id, with_catalog, generation) {
+        Some(body) => body,
+        None => {
+            let catalog = if with_catalog {
+                Some(catalog_for(&state, &subject).await?)
+            } else {
+                None
+            };
+            let body = web::Bytes::from(token_body(&subject, catalog).to_string());
+            state
+                .bodies
+                .put(&subject.id, with_catalog, generation, body.clone());
+            body
+        }
     };
-    Ok(with_subject(
-        StatusCode::OK,
-        &subject.id,
-        &token_body(&subject, catalog),
-    ))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("X-Subject-Token", subject.id.clone()))
+        .body(body))
 }
 
 /// GET /v3/auth/tokens

@@ -55,6 +55,8 @@ pub struct AppState {
     pub catalog: CatalogProvider,
     pub revoke: RevokeService,
     pub policy: Arc<Enforcer>,
+    /// Rendered validation bodies (see `render::BodyCache`).
+    pub bodies: render::BodyCache,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -64,3 +64,48 @@ pub fn token_body(t: &Token, catalog: Option<std::sync::Arc<Vec<CatalogService>>
     }
     json!({ "token": Value::Object(token) })
 }
+
+/// Serialised validation bodies: (token, with catalog) -> the bytes, tagged with the
+/// state generation they were rendered at. The body of a token only changes when
+/// its roles, names or catalog do, and every such write moves the generation.
+/// Validation itself (expiry, revocation, policy) still runs on every request.
+#[derive(Clone)]
+pub struct BodyCache {
+    cache: moka::sync::Cache<(String, bool), (u64, actix_web::web::Bytes)>,
+}
+
+impl Default for BodyCache {
+    fn default() -> Self {
+        BodyCache {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(20_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
+        }
+    }
+}
+
+impl BodyCache {
+    pub fn get(
+        &self,
+        token: &str,
+        with_catalog: bool,
+        generation: u64,
+    ) -> Option<actix_web::web::Bytes> {
+        match self.cache.get(&(token.to_string(), with_catalog)) {
+            Some((g, body)) if g == generation => Some(body),
+            _ => None,
+        }
+    }
+
+    pub fn put(
+        &self,
+        token: &str,
+        with_catalog: bool,
+        generation: u64,
+        body: actix_web::web::Bytes,
+    ) {
+        self.cache
+            .insert((token.to_string(), with_catalog), (generation, body));
+    }
+}

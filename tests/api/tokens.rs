@@ -453,6 +453,37 @@ both_backends! {
         assert_eq!((status, message(&body).to_string()), (404, format!("Could not find project: {project_id}.")));
     }
 
+    async fn cached_validations_follow_writes(app: TestApp) {
+        let admin = app.admin_token().await;
+        let (member, demo, project_id) = app.member_with_token("member").await;
+        for _ in 0..2 {
+            let (status, body) = app.validate(&admin, &demo, "").await;
+            assert_eq!(status, 200);
+            assert_eq!(role_names(&body), vec!["member", "reader"]);
+        }
+        // a new grant shows in the very next validation of the same token
+        app.grant(&member.user_id, TargetKind::Project, &project_id, "manager").await;
+        let (_, body) = app.validate(&admin, &demo, "").await;
+        assert_eq!(role_names(&body), vec!["manager", "member", "reader"]);
+        // and so does a new endpoint in its catalog
+        let before = body["token"]["catalog"].to_string();
+        let service = keystone_rs::store::Service {
+            id: crate::helpers::id(),
+            service_type: "volumev3".into(),
+            name: "cinder".into(),
+            description: String::new(),
+            enabled: true,
+            extra: Default::default(),
+        };
+        app.state.store.create_service(&service).await.expect("service");
+        let (_, body) = app.validate(&admin, &demo, "").await;
+        assert_ne!(body["token"]["catalog"].to_string(), before);
+        assert!(body["token"]["catalog"].as_array().expect("catalog").iter().any(|s| s["type"] == "volumev3"));
+        // nocatalog is its own cached body
+        let (_, body) = app.validate(&admin, &demo, "?nocatalog").await;
+        assert!(body["token"].get("catalog").is_none());
+    }
+
     async fn disabled_domain_fails_its_tokens(app: TestApp) {
         let store = &app.state.store;
         let domain = keystone_rs::store::Domain {

@@ -10,6 +10,7 @@ DEBUG   := target/debug/keystone-rs
 VENV    := .venv
 E2E_REQ := tests/e2e/requirements.txt
 PUBLIC_URL := http://127.0.0.1:5000/v3
+PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test e2e fmt clippy clean
@@ -18,7 +19,7 @@ help:
 	@echo "make run     build, set up ./data (database, Fernet keys, admin user) and serve on 127.0.0.1:5000"
 	@echo "make test    cargo fmt --check, clippy, cargo test, then the Python (keystoneauth1) smoke tests"
 	@echo "make build   release build ($(RELEASE))"
-	@echo "make e2e     only the Python smoke tests (builds $(DEBUG) first)"
+	@echo "make e2e     only the Python smoke tests (builds $(DEBUG) first; PYTEST_ARGS='-k NAME' selects)"
 	@echo "make fmt | clippy | clean"
 
 build:
@@ -65,7 +66,7 @@ $(VENV)/.installed: $(E2E_REQ)
 e2e: $(VENV)/.installed
 	$(CARGO) build
 	@rc=0; KEYSTONE_RS_BIN="$${KEYSTONE_RS_BIN:-$(DEBUG)}" \
-		$(VENV)/bin/python -m pytest -p no:cacheprovider -v tests/e2e || rc=$$?; \
+		$(VENV)/bin/python -m pytest -p no:cacheprovider -v tests/e2e $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "e2e: pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -138,6 +138,10 @@ fn rotation_interval(flag: Option<u64>, settings: &Settings) -> Option<u64> {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::telemetry::init("info", cli.log_json);
     let mut settings = load_settings(cli.config_file.as_deref())?;
+    // Every command reports unknown options: a typo must not pass silently.
+    for warning in std::mem::take(&mut settings.warnings) {
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         Command::Serve { bind } => {
             if let Some(bind) = bind {
@@ -151,9 +155,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Db {
             command: DbCommand::Sync,
         } => {
-            for w in &settings.warnings {
-                tracing::warn!("{w}");
-            }
             let store = Store::connect(
                 &settings.database.connection,
                 2,

@@ -21,6 +21,7 @@ const NON_OPTION_VARIABLES: &[&str] = &[
     "KEYSTONE_TEST_REQUIRE_POSTGRES",
     "KEYSTONE_TEST_LOG",
     "KEYSTONE_SPEC_DIR",
+    "KEYSTONE_RS_BIN",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -368,8 +369,13 @@ impl Settings {
         Self::from_raw(raw, warnings)
     }
 
-    fn from_raw(raw: RawOptions, warnings: Vec<String>) -> Result<Self, ConfigError> {
+    fn from_raw(raw: RawOptions, mut warnings: Vec<String>) -> Result<Self, ConfigError> {
         let o = Options { raw: &raw };
+        if !o.parse_bool("oslo_policy", "enforce_new_defaults", true)? {
+            warnings.push(
+                "[oslo_policy] enforce_new_defaults = false is not supported: keystone-rs always enforces Keystone's current defaults (override rules with a policy file)".into(),
+            );
+        }
         let methods: Vec<String> = match o.text("auth", "methods") {
             Some(list) => list
                 .split(',')
@@ -644,6 +650,9 @@ mod tests {
         ];
         let s = Settings::load_with_env(Some(f.path()), &env).expect("load");
         let all = s.warnings.join("\n");
+        let legacy = write_conf("[oslo_policy]\nenforce_new_defaults = false\n");
+        let l = Settings::load_with_env(Some(legacy.path()), &[]).expect("load");
+        assert!(l.warnings.join("\n").contains("enforce_new_defaults"));
         assert!(all.contains("[token] expiraton"), "{all}");
         assert!(all.contains("[bogus] x"), "{all}");
         assert!(all.contains("[token] hash_algorithms"), "{all}");

@@ -13,8 +13,10 @@ pub fn init(default_filter: &str, json: bool) {
             .with_writer(std::io::stderr)
             .try_init()
     } else {
+        // Colour only for a terminal: journald, docker logs and CI get plain text.
         fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init()
     };

@@ -136,6 +136,19 @@ impl Store {
                         source: sqlx::Error::Io(e),
                     })?;
                 }
+                // The database holds password hashes: create it readable by us only.
+                if !path.exists() {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                        .map_err(|e| StoreError::Unavailable {
+                            context: "creating the SQLite database",
+                            source: sqlx::Error::Io(e),
+                        })?;
+                }
                 let url = format!("sqlite://{}?mode=rwc", path.display());
                 let pool = |max: u32| {
                     AnyPoolOptions::new()

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! cargo run --release --example bench_seed -- --config-file F --scale default|large \
-//!     [--revocation-events N] [--tokens N --tokens-out FILE] [--manifest FILE]
-//! cargo run --release --example bench_seed -- --config-file F --add-revocation-events N
+//!     [--revocation-events N] [--tokens N --tokens-out FILE]
+//!     [--cold-tokens N --cold-tokens-out FILE] [--manifest FILE] [--base-url URL]
+//! cargo run --release --example bench_seed -- --config-file F --add-revocation-events N \
+//!     [--revoked-within SECS]
 //! ```
 //!
 //! It goes through the crate's own library (Store, build_state, bootstrap,
@@ -23,7 +25,9 @@
 //! - 6 more services so the catalog has 20 endpoints (3 interfaces each, the
 //!   object store with 2); two URLs use `$(project_id)s` substitution.
 //! - N revocation events naming random user ids that are not bench users, so they
-//!   sit in the index without revoking any benchmarked token.
+//!   sit in the index without revoking any benchmarked token, revoked over the last
+//!   `--revoked-within` seconds (default a day; keep it under the retention window,
+//!   `[token] expiration + allow_expired_window + [revoke] expiration_buffer`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,8 +57,11 @@ struct Args {
     projects: usize,
     revocations: usize,
     add_revocations: Option<usize>,
+    revoked_within: i64,
     tokens: usize,
     tokens_out: Option<PathBuf>,
+    cold_tokens: usize,
+    cold_tokens_out: Option<PathBuf>,
     manifest: Option<PathBuf>,
     base_url: String,
 }
@@ -66,8 +73,11 @@ fn parse_args() -> anyhow::Result<Args> {
         projects: 100,
         revocations: 0,
         add_revocations: None,
+        revoked_within: 86_400,
         tokens: 0,
         tokens_out: None,
+        cold_tokens: 0,
+        cold_tokens_out: None,
         manifest: None,
         base_url: "http://127.0.0.1:5000".into(),
     };
@@ -94,8 +104,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--projects" => args.projects = val()?.parse()?,
             "--revocation-events" => args.revocations = val()?.parse()?,
             "--add-revocation-events" => args.add_revocations = Some(val()?.parse()?),
+            "--revoked-within" => args.revoked_within = val()?.parse()?,
             "--tokens" => args.tokens = val()?.parse()?,
             "--tokens-out" => args.tokens_out = Some(PathBuf::from(val()?)),
+            "--cold-tokens" => args.cold_tokens = val()?.parse()?,
+            "--cold-tokens-out" => args.cold_tokens_out = Some(PathBuf::from(val()?)),
             "--manifest" => args.manifest = Some(PathBuf::from(val()?)),
             "--base-url" => args.base_url = val()?,
             "-h" | "--help" => {
@@ -121,27 +134,34 @@ fn now() -> i64 {
 }
 
 /// Revocation events for user ids that exist nowhere: they fill the index and the
-/// table without revoking a benchmarked token.
-async fn add_revocations(store: &Store, n: usize) -> anyhow::Result<()> {
+/// table without revoking a benchmarked token. `revoked_at` is spread evenly over
+/// the last `spread_secs` seconds (a table that filled up over a day, the steady
+/// state); 0 puts them all at now (a burst: the server's refresh re-reads the last
+/// 60 s of events every second, so a burst is re-read for a minute).
+async fn add_revocations(store: &Store, n: usize, spread_secs: i64) -> anyhow::Result<()> {
     let t = Instant::now();
     let ts = now();
     let batch = 5_000;
     let mut done = 0;
     while done < n {
         let k = batch.min(n - done);
-        let events: Vec<RevocationEventRow> = (0..k)
-            .map(|_| RevocationEventRow {
-                user_id: Some(id()),
-                issued_before: ts,
-                revoked_at: ts,
-                ..Default::default()
+        let events: Vec<RevocationEventRow> = (done..done + k)
+            .map(|i| {
+                // Oldest first, so ids and revoked_at grow together as in real life.
+                let at = ts - spread_secs + (spread_secs * i as i64) / n.max(1) as i64;
+                RevocationEventRow {
+                    user_id: Some(id()),
+                    issued_before: at,
+                    revoked_at: at,
+                    ..Default::default()
+                }
             })
             .collect();
         store.insert_revocation_events(&events).await?;
         done += k;
     }
     eprintln!(
-        "seed: {n} revocation events in {:.1}s",
+        "seed: {n} revocation events (revoked over the last {spread_secs} s) in {:.1}s",
         t.elapsed().as_secs_f64()
     );
     Ok(())
@@ -162,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         if !store.is_migrated().await? {
             bail!("the database is not seeded");
         }
-        return add_revocations(&store, n).await;
+        return add_revocations(&store, n, args.revoked_within).await;
     }
 
     let t0 = Instant::now();
@@ -319,24 +339,24 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if args.revocations > 0 {
-        add_revocations(store, args.revocations).await?;
+        add_revocations(store, args.revocations, args.revoked_within).await?;
     }
 
-    // Pre-minted subject tokens for validate-many: the server's own TokenProvider,
-    // byte for byte what POST /v3/auth/tokens would return, round robin over users.
-    if let Some(path) = &args.tokens_out {
+    // Pre-minted subject tokens for validate-many and validate-cold: the server's own
+    // TokenProvider, byte for byte what POST /v3/auth/tokens would return for a
+    // password login scoped to the user's project; round robin over the users.
+    let domain = state.resource.get_domain(&domain_id).await?;
+    let mint = |n: usize, path: &PathBuf| -> anyhow::Result<()> {
         let t = Instant::now();
-        let domain = state.resource.get_domain(&domain_id).await?;
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        for i in 0..args.tokens {
-            let u = &users[i % users.len()];
-            let p = &projects[(i % users.len()) % projects.len()];
+        for i in 0..n {
+            let u = i % users.len();
             let token = state.tokens.issue(IssueRequest {
-                user: u.clone(),
+                user: users[u].clone(),
                 user_domain: domain.clone(),
                 methods: vec!["password".into()],
                 scope: Scope::Project {
-                    project: p.clone(),
+                    project: projects[u % projects.len()].clone(),
                     domain: domain.clone(),
                 },
                 roles: Vec::new(),
@@ -347,10 +367,17 @@ async fn main() -> anyhow::Result<()> {
         }
         out.flush()?;
         eprintln!(
-            "seed: {} subject tokens in {:.1}s",
-            args.tokens,
-            t.elapsed().as_secs_f64()
+            "seed: {n} subject tokens in {:.1}s -> {}",
+            t.elapsed().as_secs_f64(),
+            path.display()
         );
+        Ok(())
+    };
+    if let Some(path) = &args.tokens_out {
+        mint(args.tokens, path)?;
+    }
+    if let Some(path) = &args.cold_tokens_out {
+        mint(args.cold_tokens, path)?;
     }
 
     if let Some(path) = &args.manifest {

@@ -322,8 +322,23 @@ meta params "wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), -t$THREADS (-t1 fo
 meta commit "$commit"
 meta rs_server "release build, default [server] settings (actix workers = cores, SQLite pool 8, 4 concurrent argon2id hashes), [token] caching default"
 if [[ $PYTHON_SIDE == 1 ]]; then
-  meta py_server "keystone 30.0.0 under gunicorn 27.0.1 (2 sync workers), SQLite, [cache] enabled with dogpile.cache.memory, [token] caching = true, password hashes bcrypt (Keystone's default); 64 of its 1,000 users have a password"
+  meta py_server "keystone 30.0.0 under gunicorn 27.0.1 (2 sync workers), SQLite, [cache] enabled with dogpile.cache.memory, [token] caching = true, password hashes bcrypt (Keystone's default)"
 fi
+notes=(
+  "Every subject token of validate-many and validate-cold was pre-minted offline by the server's own token code (keystone-rs: TokenProvider::issue in examples/bench_seed.rs; Keystone: TokenFormatter in bench/python/seed_keystone.py), byte for byte what a password login scoped to the user's project returns."
+  "validate-many rotates 10,000 tokens: after its first pass they are all in a token-keyed cache (keystone-rs: 100,000 entries; Keystone: unbounded dogpile memory), so it measures a large hot set. validate-cold sends every token once and is the cache-miss path."
+  "keystone-rs hashes passwords with argon2id (m=19 MiB, t=2, p=1, OWASP); Keystone with bcrypt at its default cost 12."
+)
+if [[ $PYTHON_SIDE == 1 ]]; then
+  notes+=("Keystone runs 2 gunicorn sync workers, one request at a time each; validate-cold against it uses at most 5,000 tokens (more than it validates in a run).")
+fi
+if [[ $SCALE == large ]]; then
+  notes+=("Python Keystone is not run at large scale.")
+fi
+if [[ $PYTHON_SIDE == 1 ]] && grep -q 'database is locked' "$RUN/py/server.log"; then
+  notes+=("Keystone answered HTTP 500 (sqlite3 'database is locked') $(grep -c 'database is locked' "$RUN/py/server.log") time(s): it writes during password authentication and its two worker processes contend for SQLite's single writer.")
+fi
+meta notes --json "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${notes[@]}")"
 mkdir -p "$ROOT/bench/results"
 suffix=""
 [[ $SCALE == large ]] && suffix="-large"

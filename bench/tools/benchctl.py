@@ -367,10 +367,16 @@ def cmd_report(a):
     out.append("")
     out.append(table)
     out.append("")
-    out.append("Ratios are computed inside this run. `vs discovery` = req/s of the row / req/s of discovery. "
-               "`us / Keystone` = our value / Keystone's value (throughput rows: higher is better; "
-               "idle-rss, rss-after-load and ready-time: lower is better). p50/p99 come from wrk's latency histogram. "
-               "`RSS after` is the server's resident memory right after the row's run.")
+    expl = ("Ratios are computed inside this run. `vs discovery` = req/s of the row / req/s of discovery. "
+            "p50/p99 come from wrk's latency histogram. `RSS after` is the server's resident memory right "
+            "after the row's run.")
+    if has_base:
+        expl += (" `vs default scale` = this scale's figure / the default scale's figure from the same run "
+                 "(throughput: higher is better; memory and ready-time: lower is better).")
+    if "py" in sides:
+        expl += (" `us / Keystone` = our value / Keystone's value (throughput rows: higher is better; "
+                 "idle-rss, rss-after-load and ready-time: lower is better).")
+    out.append(expl)
     out.append("")
     out.append("Targets (checked on this run's figures):\n")
     out.extend(checks)

@@ -14,7 +14,7 @@
 #   BENCH_WARMUP=2             seconds of unrecorded warm-up before steady workloads
 #   BENCH_WRK_THREADS=2        wrk threads per run
 #   BENCH_PORT=15350           keystone-rs port (Python: +1, default-scale base: +2)
-#   BENCH_PROFILE=1            also run validate-hot under callgrind (slow; see README)
+#   (bench/profile.sh profiles validate-hot under callgrind separately)
 #   CARGO_TARGET_DIR           where the release build goes (default: ./target)
 set -euo pipefail
 

@@ -1,7 +1,8 @@
 -- validate-cold: every request validates a subject token never seen before (the
 -- validation cache's miss path). Each thread takes its own slice of
--- BENCH_COLD_TOKENS_FILE, sends every token once and stops when its slice is done
--- (or when wrk's -d duration ends, whichever comes first).
+-- BENCH_COLD_TOKENS_FILE and sends every token once. The file must outlast the
+-- run: a thread that runs out stops, but wrk still divides by the full duration,
+-- so the row is flagged "tokens ran out" (raise BENCH_COLD_TOKENS).
 dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 
 function init(args)
@@ -21,7 +22,8 @@ function request()
   idx = idx + 1
   if idx > #tokens then
     -- Slice exhausted: stop this thread (the few requests already queued repeat
-    -- the last token).
+    -- the last token) and say so in the results.
+    exhausted = true
     wrk.thread:stop()
     idx = #tokens
   end

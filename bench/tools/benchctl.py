@@ -182,6 +182,8 @@ def cmd_record(a):
         msg = f"{a.side:>8} {a.workload:<28} {rec['rps']:>10.1f} req/s  p50 {rec['p50_ms']:.2f} ms  p99 {rec['p99_ms']:.2f} ms"
         if errors:
             msg += f"  ERRORS {errors}"
+        if rec.get("exhausted_threads"):
+            msg += "  TOKENS RAN OUT (rate understated: raise BENCH_COLD_TOKENS)"
         if "rss_mb" in rec:
             msg += f"  rss {rec['rss_mb']} MB"
     else:
@@ -272,6 +274,8 @@ def cmd_report(a):
             return ["0 (none completed)", "–", "–"]
         errs = sum(v for k, v in r.items() if k.startswith("errors_"))
         rps = fmt_num(r["rps"]) + (f" ({errs} errors!)" if errs else "")
+        if r.get("exhausted_threads"):
+            rps += " (tokens ran out!)"
         return [rps, fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"])]
 
     for wl, _desc in ROWS:

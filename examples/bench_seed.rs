@@ -40,8 +40,8 @@ use keystone_rs::config::Settings;
 use keystone_rs::identity::PasswordHasher;
 use keystone_rs::startup::build_state;
 use keystone_rs::store::{
-    ActorKind, Assignment, Endpoint, Project, RevocationEventRow, Role, Service, Store,
-    TargetKind, User,
+    ActorKind, Assignment, Endpoint, Project, RevocationEventRow, Role, Service, Store, TargetKind,
+    User,
 };
 use keystone_rs::token::keys::KeyRepository;
 use keystone_rs::token::provider::{IssueRequest, Scope};
@@ -242,12 +242,42 @@ async fn main() -> anyhow::Result<()> {
 
     // Catalog: 17 endpoints on top of bootstrap's 3 identity endpoints.
     let services: [(&str, &str, &str, &[&str]); 6] = [
-        ("compute", "nova", "http://127.0.0.1:8774/v2.1/$(project_id)s", &["public", "internal", "admin"]),
-        ("image", "glance", "http://127.0.0.1:9292", &["public", "internal", "admin"]),
-        ("network", "neutron", "http://127.0.0.1:9696", &["public", "internal", "admin"]),
-        ("volumev3", "cinderv3", "http://127.0.0.1:8776/v3/$(project_id)s", &["public", "internal", "admin"]),
-        ("placement", "placement", "http://127.0.0.1:8778", &["public", "internal", "admin"]),
-        ("object-store", "swift", "http://127.0.0.1:8080/v1/AUTH_$(project_id)s", &["public", "internal"]),
+        (
+            "compute",
+            "nova",
+            "http://127.0.0.1:8774/v2.1/$(project_id)s",
+            &["public", "internal", "admin"],
+        ),
+        (
+            "image",
+            "glance",
+            "http://127.0.0.1:9292",
+            &["public", "internal", "admin"],
+        ),
+        (
+            "network",
+            "neutron",
+            "http://127.0.0.1:9696",
+            &["public", "internal", "admin"],
+        ),
+        (
+            "volumev3",
+            "cinderv3",
+            "http://127.0.0.1:8776/v3/$(project_id)s",
+            &["public", "internal", "admin"],
+        ),
+        (
+            "placement",
+            "placement",
+            "http://127.0.0.1:8778",
+            &["public", "internal", "admin"],
+        ),
+        (
+            "object-store",
+            "swift",
+            "http://127.0.0.1:8080/v1/AUTH_$(project_id)s",
+            &["public", "internal"],
+        ),
     ];
     for (ty, name, url, interfaces) in services {
         let s = Service {

@@ -13,7 +13,7 @@ PUBLIC_URL := http://127.0.0.1:5000/v3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test e2e fmt clippy clean
+.PHONY: help build run test e2e bench fmt clippy clean
 
 help:
 	@echo "make run     build, set up ./data (database, Fernet keys, admin user) and serve on 127.0.0.1:5000"
@@ -69,6 +69,10 @@ e2e: $(VENV)/.installed
 		$(VENV)/bin/python -m pytest -p no:cacheprovider -v tests/e2e $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "e2e: pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
+
+# Performance claims live here, never in timed tests: see docs/performance.md.
+bench:
+	bash bench/run.sh
 
 fmt:
 	$(CARGO) fmt --all

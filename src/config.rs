@@ -488,7 +488,12 @@ impl Settings {
                     .unwrap_or("127.0.0.1:5000")
                     .to_string(),
                 workers: o.parse("server", "workers", 0)?,
-                max_concurrent_hashes: o.parse("server", "max_concurrent_hashes", 4)?,
+                // Half the cores by default: logins queue rather than starve validation.
+                max_concurrent_hashes: o.parse(
+                    "server",
+                    "max_concurrent_hashes",
+                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                )?,
                 max_request_body_size: o.parse("server", "max_request_body_size", 114_688)?,
             },
             assignment: AssignmentSection {

@@ -157,7 +157,7 @@ fn key_of(e: &RevokeEvent) -> Key {
 struct Index {
     buckets: HashMap<Key, Vec<Arc<RevokeEvent>>>,
     seen: HashSet<i64>,
-    /// Newest `revoked_at` loaded: the next refresh starts a little before it.
+    /// Highest event id loaded: the next refresh starts a little below it.
     high_water: i64,
     /// When the last refresh succeeded, on the monotonic clock (the injectable
     /// clock jumps in tests; staleness is about real elapsed time).
@@ -170,7 +170,7 @@ impl Index {
         if !self.seen.insert(row.id) {
             return;
         }
-        self.high_water = self.high_water.max(row.revoked_at);
+        self.high_water = self.high_water.max(row.id);
         let event = Arc::new(RevokeEvent::from_row(row));
         self.buckets.entry(key_of(&event)).or_default().push(event);
         self.len += 1;
@@ -214,9 +214,11 @@ impl Index {
     }
 }
 
-/// How far back each incremental refresh re-reads, so an event whose transaction
-/// committed late (with an older `revoked_at`) is still picked up.
-const REFRESH_OVERLAP_SECS: i64 = 60;
+/// How many ids below the highest one each incremental refresh re-reads: ids are
+/// assigned at insert but become visible at commit, so a concurrent transaction can
+/// commit a lower id after a higher one was read. The seen-set drops the repeats.
+/// (Re-reading by time instead made a burst of 100k events cost seconds per refresh.)
+const REFRESH_OVERLAP_IDS: i64 = 1024;
 
 #[derive(Clone, Debug)]
 pub struct RevokeSettings {
@@ -284,8 +286,8 @@ impl RevokeService {
     /// other servers (the shared state generation) so their caches drop here too.
     pub async fn refresh(&self) -> Result<()> {
         self.store.poll_generation().await?;
-        let since = self.read_index()?.high_water - REFRESH_OVERLAP_SECS;
-        let rows = self.store.list_revocation_events_since(since).await?;
+        let after = self.read_index()?.high_water - REFRESH_OVERLAP_IDS;
+        let rows = self.store.list_revocation_events_after_id(after).await?;
         let mut index = self.write_index()?;
         for row in rows {
             index.insert(row);

@@ -101,6 +101,23 @@ impl Store {
         .collect()
     }
 
+    /// Events with an id above `after_id`, in id order: the incremental refresh.
+    pub async fn list_revocation_events_after_id(
+        &self,
+        after_id: i64,
+    ) -> StoreResult<Vec<RevocationEventRow>> {
+        sqlx::query(&format!(
+            "SELECT {EVENT_COLS} FROM revocation_event WHERE id > $1 ORDER BY id"
+        ))
+        .bind(after_id)
+        .fetch_all(self.reader())
+        .await
+        .ctx("reading new revocation events")?
+        .iter()
+        .map(event_from)
+        .collect()
+    }
+
     /// Deletes events revoked before `cutoff`; returns how many went. On a shared
     /// PostgreSQL database only one server prunes at a time (a transaction-scoped
     /// advisory lock; the others skip this round). SQLite has a single writer anyway.

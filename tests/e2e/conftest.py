@@ -231,6 +231,16 @@ class Keystone:
     def admin_token(self):
         return self.admin_session().get_token()
 
+    def admin_access(self):
+        plugin = self.password_plugin()
+        return plugin.get_access(session.Session(auth=plugin))
+
+    def admin_user_id(self):
+        return self.admin_access().user_id
+
+    def admin_project_id(self):
+        return self.admin_access().project_id
+
     def api(self, method, path, token=None, expect=None, **kwargs):
         """One management API call as the admin (or with `token`); checks the status."""
         headers = kwargs.pop("headers", {})

@@ -17,11 +17,13 @@ Two server profiles per backend:
   seconds.
 """
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
@@ -39,6 +41,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Keystone 30.0.0's default [auth] methods, spelled out so the Python formatter
 # used by test_interop.py and keystone-rs agree on the method bitmask.
 AUTH_METHODS = "external,password,token,oauth1,mapped,application_credential,ec2credential"
+
+# python-openstackclient's entry point, from the venv running pytest.
+OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 # The short-lifetime profile (test_service_tokens.py).
 SHORT_EXPIRATION = 5
@@ -310,3 +315,90 @@ def short_keystone(tmp_path_factory, backend):
 @pytest.fixture
 def admin_session(keystone):
     return keystone.admin_session()
+
+
+# --- python-openstackclient -------------------------------------------------------------
+#
+# `osc(...)` runs `openstack <args>` with the auth options on the command line
+# (--os-auth-url, --os-username, ...). By default it calls the console script's
+# own entry point, openstackclient.shell:main, in this process: the same code
+# an operator's `openstack` runs, without ~2 s of interpreter start-up and
+# plugin loading per command (the walkthrough runs ~45 commands per backend).
+# E2E_OSC_SUBPROCESS=1 runs every command as a real `openstack` subprocess
+# instead. test_clients.py always uses a subprocess for token issue/revoke.
+
+
+def osc_env():
+    """The caller's environment without any OS_* variable (no stray cloud config)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+
+
+def osc_auth_args(keystone, username="admin", password=ADMIN_PASSWORD, project="admin",
+                  user_domain=None, project_domain=None, domain=None):
+    """--os-* options; `*_domain` and `domain` are domain names, None for the
+    default domain (by id). `project=None` with `domain` gives a domain scope."""
+    args = [
+        "--os-auth-url", keystone.auth_url,
+        "--os-identity-api-version", "3",
+        "--os-interface", "public",
+        "--os-region-name", "RegionOne",
+        "--os-username", username,
+        "--os-password", password,
+    ]
+    args += ["--os-user-domain-name", user_domain] if user_domain else [
+        "--os-user-domain-id", "default"]
+    if project:
+        args += ["--os-project-name", project]
+        args += ["--os-project-domain-name", project_domain] if project_domain else [
+            "--os-project-domain-id", "default"]
+    elif domain:
+        args += ["--os-domain-name", domain]
+    return args
+
+
+class OscResult:
+    def __init__(self, argv, returncode, stdout, stderr):
+        self.args, self.returncode, self.stdout, self.stderr = argv, returncode, stdout, stderr
+
+
+def _osc_in_process(argv):
+    import contextlib
+    import io
+    import logging
+
+    from openstackclient import shell
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OS_")}
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = shell.main(list(argv))
+            except SystemExit as exc:  # argparse errors
+                rc = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.environ.update(saved_env)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return OscResult(argv, rc, out.getvalue(), err.getvalue())
+
+
+def osc_run(keystone, *args, **auth):
+    """Run `openstack <auth options> <args>`; returns an OscResult
+    (returncode, stdout, stderr); the caller checks returncode."""
+    argv = [*osc_auth_args(keystone, **auth), *args]
+    if os.environ.get("E2E_OSC_SUBPROCESS"):
+        out = subprocess.run([OPENSTACK, *argv], env=osc_env(), stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=120)
+        return OscResult(argv, out.returncode, out.stdout, out.stderr)
+    return _osc_in_process(argv)
+
+
+def osc(keystone, *args, **auth):
+    """`openstack <args>` that must succeed; returns its JSON output (None if empty).
+    Pass `-f json` in args for commands that print something."""
+    out = osc_run(keystone, *args, **auth)
+    assert out.returncode == 0, f"openstack {' '.join(args)} (exit {out.returncode}):\n{out.stderr}"
+    return json.loads(out.stdout) if out.stdout.strip() else None

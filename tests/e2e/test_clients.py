@@ -4,20 +4,14 @@ identity proxy) and python-openstackclient (`openstack token issue/revoke`, run
 as a subprocess the way an operator runs it)."""
 
 import json
-import os
 import subprocess
-import sys
 import uuid
-from pathlib import Path
-
 import openstack
 import pytest
 from keystoneauth1 import discover, exceptions, identity, session
 from keystoneauth1.identity import v3
 
-from conftest import ADMIN_PASSWORD
-
-OPENSTACK = str(Path(sys.executable).parent / "openstack")
+from conftest import ADMIN_PASSWORD, OPENSTACK, osc_env
 
 
 # --- keystoneauth1 ------------------------------------------------------------------
@@ -145,35 +139,6 @@ def test_openstacksdk_lists_and_creates(conn):
 # --- python-openstackclient --------------------------------------------------------------
 
 
-def osc_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-
-
-def osc(keystone, *args, env=None, username="admin", password=ADMIN_PASSWORD, project="admin"):
-    """Run `openstack <args> -f json` as a subprocess; returns the parsed output."""
-    base = {
-        "OS_AUTH_URL": keystone.auth_url,
-        "OS_IDENTITY_API_VERSION": "3",
-        "OS_USERNAME": username,
-        "OS_PASSWORD": password,
-        "OS_USER_DOMAIN_ID": "default",
-        "OS_INTERFACE": "public",
-        "OS_REGION_NAME": "RegionOne",
-    }
-    if project:
-        base.update(OS_PROJECT_NAME=project, OS_PROJECT_DOMAIN_ID="default")
-    out = subprocess.run(
-        [OPENSTACK, *args],
-        env={**osc_env(), **base, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, f"openstack {' '.join(args)}: {out.stderr}"
-    return json.loads(out.stdout) if out.stdout.strip() else None
-
-
 def test_openstack_token_issue_and_revoke(keystone):
     # The auth options on the command line this time, only the password in the env.
     issued = subprocess.run(
@@ -196,8 +161,23 @@ def test_openstack_token_issue_and_revoke(keystone):
     assert resp.status_code == 200, resp.text
     assert resp.json()["token"]["user"]["id"] == token["user_id"]
 
-    # ...until `openstack token revoke` (as the admin, with the env this time).
-    osc(keystone, "token", "revoke", token["id"])
+    # ...until `openstack token revoke`, as the admin, configured by OS_* variables.
+    env = {
+        **osc_env(),
+        "OS_AUTH_URL": keystone.auth_url,
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": ADMIN_PASSWORD,
+        "OS_USER_DOMAIN_ID": "default",
+        "OS_PROJECT_NAME": "admin",
+        "OS_PROJECT_DOMAIN_ID": "default",
+        "OS_INTERFACE": "public",
+    }
+    revoked = subprocess.run([OPENSTACK, "token", "revoke", token["id"]], env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=120)
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout == ""
     resp = keystone.api("GET", "/auth/tokens", headers={"X-Subject-Token": token["id"]})
     assert resp.status_code == 404
     assert resp.json()["error"]["message"] == "Failed to validate token"

@@ -23,14 +23,16 @@ import json
 import threading
 import time
 from datetime import datetime, timezone
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from keystoneauth1 import session
 from keystoneauth1.identity.access import AccessInfoPlugin
 from keystoneauth1.service_token import ServiceTokenAuthWrapper
 from keystonemiddleware.auth_token import AuthProtocol
+
+from conftest import free_port
 
 VOLUME_TYPE = "volumev3"
 PASSWORDS = {
@@ -172,8 +174,6 @@ def world(short_keystone):
 
 @pytest.fixture(scope="module")
 def volume(short_keystone, world):
-    from conftest import free_port
-
     port = free_port()
     world.register_volume_endpoint(f"http://127.0.0.1:{port}/v3")
     svc = VolumeService(short_keystone, port)

@@ -1,6 +1,6 @@
 # keystone-rs developer commands. Needs only a Rust toolchain and python3.
 #   make run    build, initialise ./data on first start, serve on http://127.0.0.1:5000
-#   make test   the whole test suite (format, lint, Rust tests, Python client tests)
+#   make test   the whole test suite (format, lint, Rust tests, Python end-to-end tests)
 
 CARGO   ?= cargo
 PYTHON  ?= python3
@@ -17,9 +17,9 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run     build, set up ./data (database, Fernet keys, admin user) and serve on 127.0.0.1:5000"
-	@echo "make test    cargo fmt --check, clippy, cargo test, then the Python (keystoneauth1) smoke tests"
+	@echo "make test    cargo fmt --check, clippy, cargo test, then the Python end-to-end tests"
 	@echo "make build   release build ($(RELEASE))"
-	@echo "make e2e     only the Python smoke tests (builds $(DEBUG) first; PYTEST_ARGS='-k NAME' selects)"
+	@echo "make e2e     only the Python end-to-end tests (tests/e2e; builds $(DEBUG) first; PYTEST_ARGS='-k NAME' selects)"
 	@echo "make fmt | clippy | clean"
 
 build:

@@ -1,129 +1,14 @@
 """keystoneauth1, the client library every OpenStack service and CLI uses,
 against the real keystone-rs binary.
 
-The binary is not built here: `make e2e` / `make test` build it first. Its
-path is $KEYSTONE_RS_BIN, else target/debug/keystone-rs in the repository.
+The server fixtures live in conftest.py.
 """
-
-import os
-import re
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 from keystoneauth1 import discover, exceptions, session
 from keystoneauth1.identity import v3
 
-REPO = Path(__file__).resolve().parents[2]
-ADMIN_PASSWORD = "e2e-admin-secret"
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def binary():
-    path = Path(os.environ.get("KEYSTONE_RS_BIN", "target/debug/keystone-rs"))
-    if not path.is_absolute():
-        path = REPO / path
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} is not an executable: run `cargo build` (or `make e2e`) first")
-    return str(path)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env():
-    # Nothing from the caller's shell may change the server's configuration.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYSTONE_", "OS_"))}
-    env.update(RUST_LOG="info", NO_COLOR="1")
-    return env
-
-
-class Keystone:
-    def __init__(self, tmp: Path):
-        self.bin = binary()
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.auth_url = f"{self.base_url}/v3"
-        self.public_url = f"{self.base_url}/v3"
-        self.conf = tmp / "keystone.conf"
-        self.log = tmp / "serve.log"
-        self.conf.write_text(
-            f"[DEFAULT]\npublic_endpoint = {self.base_url}\n"
-            f"[database]\nconnection = sqlite:///{tmp / 'keystone.db'}\n"
-            f"[fernet_tokens]\nkey_repository = {tmp / 'fernet-keys'}\n"
-            f"[server]\nbind = 127.0.0.1:{self.port}\n"
-        )
-        self.proc = None
-
-    def manage(self, *args, env=None):
-        out = subprocess.run(
-            [self.bin, "--config-file", str(self.conf), *args],
-            env={**child_env(), **(env or {})},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert out.returncode == 0, f"keystone-rs {' '.join(args)}:\n{out.stdout}{out.stderr}"
-        return out.stdout
-
-    def start(self):
-        self.manage("db", "sync")
-        self.manage("fernet", "setup")
-        self.manage(
-            "bootstrap",
-            "--bootstrap-region-id", "RegionOne",
-            "--bootstrap-admin-url", self.public_url,
-            "--bootstrap-public-url", self.public_url,
-            "--bootstrap-internal-url", self.public_url,
-            env={"OS_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
-        )
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [self.bin, "--config-file", str(self.conf), "serve"],
-                env=child_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            match = re.search(r"keystone-rs listening.*\bport=(\d+)", self.log_text())
-            if match:
-                assert int(match.group(1)) == self.port
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"keystone-rs serve did not start:\n{self.log_text()}")
-
-    def log_text(self):
-        return ANSI.sub("", self.log.read_text(errors="replace"))
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@pytest.fixture(scope="session")
-def keystone(tmp_path_factory):
-    ks = Keystone(tmp_path_factory.mktemp("keystone-rs"))
-    ks.start()
-    yield ks
-    ks.stop()
-    # Shown by pytest only when a test failed.
-    print(f"--- keystone-rs serve log ({ks.log}) ---\n{ks.log_text()[-20000:]}")
+from conftest import ADMIN_PASSWORD
 
 
 def password(ks, project=True, pw=ADMIN_PASSWORD):
@@ -135,11 +20,6 @@ def password(ks, project=True, pw=ADMIN_PASSWORD):
         user_domain_id="default",
         **scope,
     )
-
-
-@pytest.fixture
-def admin_session(keystone):
-    return session.Session(auth=password(keystone))
 
 
 def test_password_auth_gets_a_project_token(keystone, admin_session):

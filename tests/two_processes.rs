@@ -1,0 +1,116 @@
+//! Two `keystone-rs serve` processes on one PostgreSQL database: a token revoked
+//! through one is rejected by the other within 2 seconds (the revocation index
+//! refresh), and a write on one drops the other's validation cache.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Sandbox, Server};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "two-process-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_reaches_the_other_process_within_two_seconds() {
+    let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        assert!(
+            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
+            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("two processes on one PostgreSQL need KEYSTONE_TEST_POSTGRES_URL; not run");
+        return;
+    };
+    use sqlx::Connection;
+    let name = format!("ks_two_{}", uuid::Uuid::new_v4().simple());
+    let mut admin_conn = sqlx::PgConnection::connect(&base).await.expect("postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin_conn)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&base).expect("url");
+    url.set_path(&format!("/{name}"));
+
+    let sandbox = Sandbox::new(&[]);
+    std::fs::write(
+        sandbox.conf(),
+        format!(
+            "[database]\nconnection = {url}\n[fernet_tokens]\nkey_repository = {}\n[revoke]\nrefresh_interval = 1\n",
+            sandbox.keys().display()
+        ),
+    )
+    .expect("write keystone.conf");
+    sandbox.run_ok(&["db", "sync"]);
+    sandbox.run_ok(&["fernet", "setup"]);
+    sandbox.run_ok(&["bootstrap", "--bootstrap-password", PASSWORD]);
+    let one = Server::start(&sandbox);
+    let two = Server::start(&sandbox);
+    let client = reqwest::Client::new();
+
+    let issue = |base: String, scope: Value| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/v3/auth/tokens"))
+                .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": PASSWORD}}}, "scope": scope}}))
+                .send()
+                .await
+                .expect("issue");
+            assert_eq!(r.status().as_u16(), 201);
+            r.headers()["X-Subject-Token"]
+                .to_str()
+                .expect("token")
+                .to_string()
+        }
+    };
+    let admin = issue(
+        one.base_url(),
+        json!({"project": {"name": "admin", "domain": {"id": "default"}}}),
+    )
+    .await;
+    let subject = issue(one.base_url(), json!("unscoped")).await;
+    let validate_on_two = || async {
+        client
+            .get(format!("{}/v3/auth/tokens", two.base_url()))
+            .header("X-Auth-Token", &admin)
+            .header("X-Subject-Token", &subject)
+            .send()
+            .await
+            .expect("validate")
+            .status()
+            .as_u16()
+    };
+    // Validated (and cached) on the second process first.
+    assert_eq!(validate_on_two().await, 200);
+    assert_eq!(validate_on_two().await, 200);
+
+    let r = client
+        .delete(format!("{}/v3/auth/tokens", one.base_url()))
+        .header("X-Auth-Token", &admin)
+        .header("X-Subject-Token", &subject)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status().as_u16(), 204);
+    let revoked = Instant::now();
+    loop {
+        match validate_on_two().await {
+            404 => break,
+            200 => assert!(
+                revoked.elapsed() < Duration::from_secs(2),
+                "the other process still accepts the revoked token after 2 s"
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    drop(one);
+    drop(two);
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin_conn)
+        .await;
+}

@@ -65,4 +65,30 @@ both_backends! {
         let r = c.get(app.url("/v3/domains")).header("X-Auth-Token", &admin).send().await.expect("get");
         assert_eq!(r.status().as_u16(), 401);
     }
+
+    async fn deleting_a_domain_fails_tokens_scoped_into_it(app: TestApp) {
+        let admin = app.system_admin_token().await;
+        let c = &app.client;
+        let r = c.post(app.url("/v3/domains")).header("X-Auth-Token", &admin)
+            .json(&json!({"domain": {"name": "doomed"}})).send().await.expect("post");
+        assert_eq!(r.status().as_u16(), 201);
+        let domain_id = r.json::<Value>().await.expect("json")["domain"]["id"].as_str().expect("id").to_string();
+        let project_id = app.create_project("in-doomed", &domain_id).await;
+        let (member, _, _) = app.member_with_token("member").await;
+        app.grant(&member.user_id, keystone_rs::store::TargetKind::Project, &project_id, "member").await;
+        let (status, token, body) = app.password_token(&member.name, &member.password, json!({"project": {"id": project_id}})).await;
+        assert_eq!(status, 201, "{body}");
+        let token = token.expect("token");
+        let (status, _) = app.validate(&admin, &token, "").await;
+        assert_eq!(status, 200);
+        let r = c.patch(app.url(&format!("/v3/domains/{domain_id}"))).header("X-Auth-Token", &admin)
+            .json(&json!({"domain": {"enabled": false}})).send().await.expect("patch");
+        assert_eq!(r.status().as_u16(), 200);
+        let (status, body) = app.validate(&admin, &token, "").await;
+        assert_eq!((status, message(&body).to_string()), (404, format!("Unable to validate token because domain {domain_id} is disabled")));
+        let r = c.delete(app.url(&format!("/v3/domains/{domain_id}"))).header("X-Auth-Token", &admin).send().await.expect("delete");
+        assert_eq!(r.status().as_u16(), 204);
+        let (status, body) = app.validate(&admin, &token, "?allow_expired=1").await;
+        assert_eq!((status, message(&body).to_string()), (404, format!("Could not find project: {project_id}.")));
+    }
 }

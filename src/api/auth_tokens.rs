@@ -384,17 +384,14 @@ pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
     ))
 }
 
-/// GET /v3/auth/projects: projects the caller can scope to.
+/// GET /v3/auth/projects: projects the caller can scope to (as
+/// `/v3/users/{id}/projects` lists them, disabled ones left out).
 pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let caller = require_caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
-    let ids = state
-        .store
-        .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
-        .await?;
     let projects: Vec<crate::store::Project> = state
-        .store
-        .list_projects_by_ids(&ids)
+        .identity
+        .list_projects_for_user(&caller.user.id)
         .await?
         .into_iter()
         .filter(|p| p.enabled)
@@ -412,27 +409,16 @@ pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult
 pub async fn domains(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let caller = require_caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
-    let ids = state
-        .store
-        .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Domain)
-        .await?;
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some(d) = state.store.get_domain(&id).await?.filter(|d| d.enabled) {
-            out.push(json!({
-                "id": d.id,
-                "name": d.name,
-                "description": d.description,
-                "enabled": d.enabled,
-                "tags": [],
-                "options": {},
-                "links": {"self": format!("{base}/v3/domains/{}", d.id)},
-            }));
-        }
-    }
+    let rendered: Vec<Value> = state
+        .assignment
+        .domains_for_user(&caller.user.id)
+        .await?
+        .iter()
+        .map(|d| super::domains::render(&req, &state, d))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"domains": out, "links": {"next": null, "self": format!("{base}/v3/auth/domains"), "previous": null}}),
+        &json!({"domains": rendered, "links": {"next": null, "self": format!("{base}/v3/auth/domains"), "previous": null}}),
     ))
 }
 

@@ -287,8 +287,8 @@ async fn expand(
     // Keystone shows in the lists only the projects the caller has a role on.
     let visible = if parents_list || subtree_list {
         state
-            .store
-            .list_target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
+            .assignment
+            .target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
             .await?
     } else {
         Vec::new()

@@ -157,11 +157,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
         for r in refs {
             let keep = match &r.scope {
                 AssignmentScope::Domain(d) => d == domain,
-                AssignmentScope::Project(p) => state
-                    .store
-                    .get_project(p)
-                    .await?
-                    .is_some_and(|p| p.domain_id == *domain),
+                AssignmentScope::Project(p) => match state.resource.get_project(p).await {
+                    Ok(project) => project.domain_id == *domain,
+                    Err(crate::error::Error::NotFound(_)) => false,
+                    Err(e) => return Err(e.into()),
+                },
                 AssignmentScope::System => false,
             };
             if keep {

@@ -44,6 +44,30 @@ impl AssignmentService {
         AssignmentService { store }
     }
 
+    /// Ids of the projects or domains where the user holds a role directly or
+    /// through a group (not counting inherited assignments).
+    pub async fn target_ids_for_user(
+        &self,
+        user_id: &str,
+        target: TargetKind,
+    ) -> Result<Vec<String>> {
+        Ok(self.store.list_target_ids_for_user(user_id, target).await?)
+    }
+
+    /// The enabled domains the user can scope a token to.
+    pub async fn domains_for_user(&self, user_id: &str) -> Result<Vec<crate::store::Domain>> {
+        let mut out = Vec::new();
+        for id in self
+            .target_ids_for_user(user_id, TargetKind::Domain)
+            .await?
+        {
+            if let Some(d) = self.store.get_domain(&id).await?.filter(|d| d.enabled) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
     /// The user's effective roles on the target; empty means "no access".
     pub async fn effective_roles(
         &self,

@@ -616,5 +616,28 @@ both_backends! {
         assert_eq!(r.status().as_u16(), 403);
         let r = app.client.get(app.url("/v3/auth/projects")).send().await.expect("get");
         assert_eq!(r.status().as_u16(), 401);
+        // A domain role lists the domain; an inherited one (OS-INHERIT) lists every
+        // project of the domain, which the user can indeed scope to.
+        app.grant(&member.user_id, TargetKind::Domain, "default", "reader").await;
+        let r = app.client.get(app.url("/v3/auth/domains")).header("X-Auth-Token", &demo).send().await.expect("get");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["domains"][0]["id"], "default");
+        assert_eq!(body["domains"][0]["links"]["self"], format!("{}/v3/domains/default", app.address));
+        let inherited_project = app.create_project("inherited-here", "default").await;
+        let reader = app.role_id("reader").await;
+        app.state.store.add_assignment(&keystone_rs::store::Assignment {
+            actor: keystone_rs::store::ActorKind::User,
+            actor_id: member.user_id.clone(),
+            target: TargetKind::Domain,
+            target_id: "default".into(),
+            role_id: reader,
+            inherited: true,
+        }).await.expect("inherited grant");
+        let r = app.client.get(app.url("/v3/auth/projects")).header("X-Auth-Token", &demo).send().await.expect("get");
+        let body: Value = r.json().await.expect("json");
+        let ids: Vec<&str> = body["projects"].as_array().expect("projects").iter().filter_map(|p| p["id"].as_str()).collect();
+        assert!(ids.contains(&inherited_project.as_str()), "{ids:?}");
+        let (status, _, body) = app.password_token(&member.name, &member.password, json!({"project": {"id": inherited_project}})).await;
+        assert_eq!(status, 201, "a listed project can be scoped to: {body}");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{group_matches, CatalogProvider};
 use crate::error::{Error, Result};
-use crate::store::{Endpoint, EndpointGroup, Project, StoreError};
+use crate::store::{Endpoint, EndpointGroup, Project, ProjectLink, StoreError};
 
 fn group_not_found(id: &str) -> Error {
     Error::not_found(format!("Could not find Endpoint Group: {id}."))
@@ -36,7 +36,7 @@ impl CatalogProvider {
         self.get_endpoint(endpoint_id).await?;
         self.require_project(project_id).await?;
         self.store
-            .add_project_endpoint(project_id, endpoint_id)
+            .link_project(ProjectLink::Endpoint, project_id, endpoint_id)
             .await
             .map_err(duplicate("project_endpoint"))
     }
@@ -50,7 +50,7 @@ impl CatalogProvider {
         self.require_project(project_id).await?;
         if !self
             .store
-            .project_endpoint_exists(project_id, endpoint_id)
+            .project_link_exists(ProjectLink::Endpoint, project_id, endpoint_id)
             .await?
         {
             return Err(association_not_found(endpoint_id, project_id));
@@ -66,7 +66,7 @@ impl CatalogProvider {
     ) -> Result<()> {
         if !self
             .store
-            .remove_project_endpoint(project_id, endpoint_id)
+            .unlink_project(ProjectLink::Endpoint, project_id, endpoint_id)
             .await?
         {
             return Err(association_not_found(endpoint_id, project_id));
@@ -86,7 +86,7 @@ impl CatalogProvider {
         self.get_endpoint(endpoint_id).await?;
         let ids = self
             .store
-            .list_project_ids_for_endpoint(endpoint_id)
+            .projects_linked_to(ProjectLink::Endpoint, endpoint_id)
             .await?;
         self.projects(ids).await
     }
@@ -143,7 +143,7 @@ impl CatalogProvider {
     pub async fn list_projects_for_endpoint_group(&self, group_id: &str) -> Result<Vec<Project>> {
         let ids = self
             .store
-            .list_project_ids_for_endpoint_group(group_id)
+            .projects_linked_to(ProjectLink::EndpointGroup, group_id)
             .await?;
         self.projects(ids).await
     }
@@ -174,7 +174,7 @@ impl CatalogProvider {
     ) -> Result<()> {
         self.require_project_and_group(group_id, project_id).await?;
         self.store
-            .add_project_endpoint_group(group_id, project_id)
+            .link_project(ProjectLink::EndpointGroup, project_id, group_id)
             .await
             .map_err(duplicate("project_endpoint_group"))
     }
@@ -187,7 +187,7 @@ impl CatalogProvider {
         self.require_project_and_group(group_id, project_id).await?;
         if !self
             .store
-            .project_endpoint_group_exists(group_id, project_id)
+            .project_link_exists(ProjectLink::EndpointGroup, project_id, group_id)
             .await?
         {
             return Err(group_association_not_found());
@@ -203,7 +203,7 @@ impl CatalogProvider {
         self.require_project_and_group(group_id, project_id).await?;
         if !self
             .store
-            .remove_project_endpoint_group(group_id, project_id)
+            .unlink_project(ProjectLink::EndpointGroup, project_id, group_id)
             .await?
         {
             return Err(group_association_not_found());

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::store::{Endpoint, EndpointGroup, Store};
+use crate::store::{Endpoint, EndpointGroup, ProjectLink, Store};
 
 pub use manage::{EndpointFilters, EndpointPatch, RegionPatch};
 
@@ -178,7 +178,11 @@ impl CatalogProvider {
         let by_id: HashMap<&str, &Endpoint> = all.iter().map(|e| (e.id.as_str(), e)).collect();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for id in self.store.list_endpoint_ids_for_project(project_id).await? {
+        for id in self
+            .store
+            .linked_ids_for_project(ProjectLink::Endpoint, project_id)
+            .await?
+        {
             if let Some(e) = by_id.get(id.as_str()) {
                 if seen.insert(e.id.clone()) {
                     out.push((*e).clone());
@@ -199,7 +203,7 @@ impl CatalogProvider {
         let mut groups = Vec::new();
         for id in self
             .store
-            .list_endpoint_group_ids_for_project(project_id)
+            .linked_ids_for_project(ProjectLink::EndpointGroup, project_id)
             .await?
         {
             match self.store.get_endpoint_group(&id).await? {

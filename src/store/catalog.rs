@@ -369,89 +369,6 @@ impl Store {
     }
 }
 
-/// OS-EP-FILTER: direct project <-> endpoint associations.
-impl Store {
-    /// A repeated association is a `Conflict`.
-    pub async fn add_project_endpoint(
-        &self,
-        project_id: &str,
-        endpoint_id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO project_endpoint (endpoint_id, project_id) VALUES ($1, $2)")
-            .bind(endpoint_id)
-            .bind(project_id)
-            .execute(self.writer())
-            .await
-            .ctx("associating an endpoint with a project")?;
-        self.changed().await?;
-        Ok(())
-    }
-
-    pub async fn project_endpoint_exists(
-        &self,
-        project_id: &str,
-        endpoint_id: &str,
-    ) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM project_endpoint WHERE endpoint_id = $1 AND project_id = $2",
-        )
-        .bind(endpoint_id)
-        .bind(project_id)
-        .fetch_one(self.reader())
-        .await
-        .ctx("checking an endpoint association")?;
-        Ok(int(&row, "n")? > 0)
-    }
-
-    pub async fn remove_project_endpoint(
-        &self,
-        project_id: &str,
-        endpoint_id: &str,
-    ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("DELETE FROM project_endpoint WHERE endpoint_id = $1 AND project_id = $2")
-                .bind(endpoint_id)
-                .bind(project_id)
-                .execute(self.writer())
-                .await
-                .ctx("removing an endpoint association")?;
-        self.changed().await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    pub async fn list_endpoint_ids_for_project(
-        &self,
-        project_id: &str,
-    ) -> StoreResult<Vec<String>> {
-        sqlx::query(
-            "SELECT endpoint_id FROM project_endpoint WHERE project_id = $1 ORDER BY endpoint_id",
-        )
-        .bind(project_id)
-        .fetch_all(self.reader())
-        .await
-        .ctx("listing a project's endpoints")?
-        .iter()
-        .map(|r| text(r, "endpoint_id"))
-        .collect()
-    }
-
-    pub async fn list_project_ids_for_endpoint(
-        &self,
-        endpoint_id: &str,
-    ) -> StoreResult<Vec<String>> {
-        sqlx::query(
-            "SELECT project_id FROM project_endpoint WHERE endpoint_id = $1 ORDER BY project_id",
-        )
-        .bind(endpoint_id)
-        .fetch_all(self.reader())
-        .await
-        .ctx("listing an endpoint's projects")?
-        .iter()
-        .map(|r| text(r, "project_id"))
-        .collect()
-    }
-}
-
 /// OS-EP-FILTER: endpoint groups and their project associations.
 impl Store {
     pub async fn create_endpoint_group(&self, g: &EndpointGroup) -> StoreResult<()> {
@@ -530,85 +447,118 @@ impl Store {
         self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
+}
 
+/// The two OS-EP-FILTER association tables: a project linked to an endpoint, or
+/// to an endpoint group. Same shape, so one set of statements serves both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectLink {
+    Endpoint,
+    EndpointGroup,
+}
+
+impl ProjectLink {
+    /// (table, column of the non-project side)
+    fn parts(self) -> (&'static str, &'static str) {
+        match self {
+            ProjectLink::Endpoint => ("project_endpoint", "endpoint_id"),
+            ProjectLink::EndpointGroup => ("project_endpoint_group", "endpoint_group_id"),
+        }
+    }
+}
+
+/// OS-EP-FILTER associations.
+impl Store {
     /// A repeated association is a `Conflict`.
-    pub async fn add_project_endpoint_group(
+    pub async fn link_project(
         &self,
-        group_id: &str,
+        link: ProjectLink,
         project_id: &str,
+        other_id: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO project_endpoint_group (endpoint_group_id, project_id) VALUES ($1, $2)",
-        )
-        .bind(group_id)
+        let (table, column) = link.parts();
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({column}, project_id) VALUES ($1, $2)"
+        ))
+        .bind(other_id)
         .bind(project_id)
         .execute(self.writer())
         .await
-        .ctx("associating an endpoint group with a project")?;
+        .ctx("associating an endpoint or endpoint group with a project")?;
         self.changed().await?;
         Ok(())
     }
 
-    pub async fn project_endpoint_group_exists(
+    pub async fn project_link_exists(
         &self,
-        group_id: &str,
+        link: ProjectLink,
         project_id: &str,
+        other_id: &str,
     ) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM project_endpoint_group WHERE endpoint_group_id = $1 AND project_id = $2",
-        )
-        .bind(group_id)
+        let (table, column) = link.parts();
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1 AND project_id = $2"
+        ))
+        .bind(other_id)
         .bind(project_id)
         .fetch_one(self.reader())
         .await
-        .ctx("checking an endpoint group association")?;
+        .ctx("checking an endpoint filter association")?;
         Ok(int(&row, "n")? > 0)
     }
 
-    pub async fn remove_project_endpoint_group(
+    pub async fn unlink_project(
         &self,
-        group_id: &str,
+        link: ProjectLink,
         project_id: &str,
+        other_id: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM project_endpoint_group WHERE endpoint_group_id = $1 AND project_id = $2",
-        )
-        .bind(group_id)
+        let (table, column) = link.parts();
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {column} = $1 AND project_id = $2"
+        ))
+        .bind(other_id)
         .bind(project_id)
         .execute(self.writer())
         .await
-        .ctx("removing an endpoint group association")?;
+        .ctx("removing an endpoint filter association")?;
         self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn list_endpoint_group_ids_for_project(
+    /// Endpoint (or endpoint group) ids linked to the project.
+    pub async fn linked_ids_for_project(
         &self,
+        link: ProjectLink,
         project_id: &str,
     ) -> StoreResult<Vec<String>> {
-        sqlx::query(
-            "SELECT endpoint_group_id FROM project_endpoint_group WHERE project_id = $1 ORDER BY endpoint_group_id",
-        )
+        let (table, column) = link.parts();
+        sqlx::query(&format!(
+            "SELECT {column} AS id FROM {table} WHERE project_id = $1 ORDER BY {column}"
+        ))
         .bind(project_id)
         .fetch_all(self.reader())
         .await
-        .ctx("listing a project's endpoint groups")?
+        .ctx("listing a project's endpoint filter associations")?
         .iter()
-        .map(|r| text(r, "endpoint_group_id"))
+        .map(|r| text(r, "id"))
         .collect()
     }
 
-    pub async fn list_project_ids_for_endpoint_group(
+    /// Project ids linked to the endpoint (or endpoint group).
+    pub async fn projects_linked_to(
         &self,
-        group_id: &str,
+        link: ProjectLink,
+        other_id: &str,
     ) -> StoreResult<Vec<String>> {
-        sqlx::query(
-            "SELECT project_id FROM project_endpoint_group WHERE endpoint_group_id = $1 ORDER BY project_id",
-        )
-        .bind(group_id)
+        let (table, column) = link.parts();
+        sqlx::query(&format!(
+            "SELECT project_id FROM {table} WHERE {column} = $1 ORDER BY project_id"
+        ))
+        .bind(other_id)
         .fetch_all(self.reader())
         .await
-        .ctx("listing an endpoint group's projects")?
+        .ctx("listing the projects of an endpoint filter association")?
         .iter()
         .map(|r| text(r, "project_id"))
         .collect()

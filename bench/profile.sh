@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Profiles validate-hot once under callgrind: the release binary (built with
+# Profiles validate-hot (or the miss path) once under callgrind: the release binary (built with
 # debug = 1, so symbols resolve), the default data set, instrumentation switched
-# on only around BENCH_PROFILE_REQUESTS validate-hot requests (not startup, not
+# on only around BENCH_PROFILE_REQUESTS requests (not startup, not
 # the argon2 logins that fetch the tokens). Prints callgrind_annotate's top
 # functions by own cost and by inclusive cost; the raw file stays in bench/work/.
 #
 #   bash bench/profile.sh            # 500 requests, 4 connections
+#   BENCH_PROFILE_TARGET=validate-cold bash bench/profile.sh   # the miss path:
+#                                    # every request a subject never seen before
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 REQUESTS=${BENCH_PROFILE_REQUESTS:-500}
+TARGET=${BENCH_PROFILE_TARGET:-validate-hot}
+case "$TARGET" in
+  validate-hot | validate-cold) ;;
+  *) echo "profile: BENCH_PROFILE_TARGET must be validate-hot or validate-cold" >&2; exit 2 ;;
+esac
 PORT=${BENCH_PORT:-15370}
 URL=http://127.0.0.1:$PORT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -20,7 +27,9 @@ BENCHCTL=(python3 "$ROOT/bench/tools/benchctl.py")
 DIR=$ROOT/bench/work/profile-$(date -u +%Y%m%d-%H%M%S)
 
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
-cargo build --release --quiet --bin keystone-rs --example bench_seed
+# BENCH_SKIP_BUILD=1 profiles binaries already in $CARGO_TARGET_DIR (e.g. a saved
+# baseline, to compare two builds instruction for instruction).
+[ "${BENCH_SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin keystone-rs --example bench_seed
 mkdir -p "$DIR"
 cat >"$DIR/keystone.conf" <<EOF
 [database]
@@ -32,7 +41,8 @@ expiration = 86400
 [server]
 bind = 127.0.0.1:$PORT
 EOF
-"$SEED" --config-file "$DIR/keystone.conf" --scale default --base-url "$URL" >&2
+"$SEED" --config-file "$DIR/keystone.conf" --scale default --base-url "$URL" \
+  --cold-tokens "$REQUESTS" --cold-tokens-out "$DIR/cold-tokens.txt" >&2
 
 OUT=$DIR/callgrind.out
 out=$("${BENCHCTL[@]}" spawn --timeout 300 --url "$URL/v3" --log "$DIR/server.log" --cwd "$DIR" -- \
@@ -46,14 +56,19 @@ subject=$("${BENCHCTL[@]}" token --url "$URL" --user bench-user-0 --password ben
 curl -s -o /dev/null --max-time 60 -H "X-Auth-Token: $admin" -H "X-Subject-Token: $subject" "$URL/v3/auth/tokens"
 
 callgrind_control --instr=on "$pid" >/dev/null
-seq "$REQUESTS" | xargs -P 4 -I{} curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' \
-  -H "X-Auth-Token: $admin" -H "X-Subject-Token: $subject" "$URL/v3/auth/tokens" | sort | uniq -c >&2
+if [ "$TARGET" = validate-hot ]; then
+  seq "$REQUESTS" | xargs -P 4 -I{} curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' \
+    -H "X-Auth-Token: $admin" -H "X-Subject-Token: $subject" "$URL/v3/auth/tokens" | sort | uniq -c >&2
+else
+  xargs -P 4 -I{} curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' \
+    -H "X-Auth-Token: $admin" -H "X-Subject-Token: {}" "$URL/v3/auth/tokens" <"$DIR/cold-tokens.txt" | sort | uniq -c >&2
+fi
 callgrind_control --instr=off "$pid" >/dev/null
 kill -TERM -- "-$pid"
 while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
 trap - EXIT
 
-echo "== $REQUESTS validate-hot requests under callgrind: top functions by own (exclusive) cost"
+echo "== $REQUESTS $TARGET requests under callgrind: top functions by own (exclusive) cost"
 callgrind_annotate "$OUT"* 2>/dev/null | sed -n '1,60p'
 echo
 echo "== by inclusive cost"

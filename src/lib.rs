@@ -5,6 +5,7 @@ pub mod api;
 pub mod assignment;
 pub mod auth;
 pub mod bootstrap;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -24,6 +24,11 @@ use crate::token::keys::{KeyRepository, KeyRing};
 use crate::token::payload::AuthMethods;
 use crate::token::provider::{TokenProvider, TokenSettings};
 
+/// Validated tokens kept in memory with `[token] caching` on.
+const TOKEN_CACHE_ENTRIES: u64 = 100_000;
+/// Users, projects, domains and (user, scope) role sets kept for validation.
+const READ_CACHE_ENTRIES: u64 = 50_000;
+
 /// Services built from settings, shared by the HTTP server and the CLI.
 pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     for warning in &settings.warnings {
@@ -67,14 +72,22 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
     .await
     .context("loading revocation events")?;
     let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?;
-    let resource = ResourceService::new(
+    // `[token] caching` also caches what a validation reads (users, projects, domains,
+    // effective roles), all under the state generation.
+    let cache_ttl = Duration::from_secs(token.cache_time.max(1));
+    let with_cache = |capacity: u64| token.caching.then_some(capacity);
+    let mut resource = ResourceService::new(
         store.clone(),
         settings.identity.default_domain_id.clone(),
         revoke.clone(),
         settings.default.max_project_tree_depth,
     );
-    let assignment = AssignmentService::new(store.clone());
-    let identity = IdentityService::new(
+    let mut assignment = AssignmentService::new(store.clone());
+    if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
+        resource = resource.with_read_cache(capacity, cache_ttl);
+        assignment = assignment.with_read_cache(capacity, cache_ttl);
+    }
+    let mut identity = IdentityService::new(
         store.clone(),
         resource.clone(),
         revoke.clone(),
@@ -82,6 +95,9 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         clock.clone(),
         settings.identity.max_password_length,
     );
+    if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
+        identity = identity.with_read_cache(capacity, cache_ttl);
+    }
     let tokens = TokenProvider::new(
         store.clone(),
         keys,
@@ -90,8 +106,8 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             expiration_secs: token.expiration as i64,
             allow_expired_window_secs: token.allow_expired_window as i64,
             default_domain_id: settings.identity.default_domain_id.clone(),
-            cache_capacity: if token.caching { 100_000 } else { 0 },
-            cache_ttl: Duration::from_secs(token.cache_time.max(1)),
+            cache_capacity: with_cache(TOKEN_CACHE_ENTRIES).unwrap_or(0),
+            cache_ttl,
         },
         identity.clone(),
         resource.clone(),
@@ -120,10 +136,10 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         identity,
         resource,
         assignment,
-        catalog: CatalogProvider::new(store),
+        catalog: CatalogProvider::new(store.clone()),
         revoke,
         policy: Arc::new(policy),
-        bodies: crate::api::render::BodyCache::default(),
+        bodies: crate::api::render::BodyCache::new(store.generation().clone()),
     })
 }
 

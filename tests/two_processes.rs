@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 const PASSWORD: &str = "two-process-secret";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_reaches_the_other_process_within_two_seconds() {
+async fn revocations_and_grant_removals_reach_the_other_process_within_two_seconds() {
     let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
         .ok()
         .filter(|s| !s.is_empty())
@@ -102,6 +102,99 @@ async fn revocation_reaches_the_other_process_within_two_seconds() {
             200 => assert!(
                 revoked.elapsed() < Duration::from_secs(2),
                 "the other process still accepts the revoked token after 2 s"
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A grant removed through one process: no revocation event, only the live
+    // re-check of roles, which the other process serves from its read caches
+    // until the state generation it polls moves.
+    let get = |path: String| {
+        let client = client.clone();
+        let admin = admin.clone();
+        let base = one.base_url();
+        async move {
+            let r = client
+                .get(format!("{base}{path}"))
+                .header("X-Auth-Token", &admin)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status().as_u16(), 200, "GET {path}");
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let project_id = get("/v3/projects?name=admin".into()).await["projects"][0]["id"]
+        .as_str()
+        .expect("admin project")
+        .to_string();
+    let role_id = get("/v3/roles?name=member".into()).await["roles"][0]["id"]
+        .as_str()
+        .expect("member role")
+        .to_string();
+    let r = client
+        .post(format!("{}/v3/users", one.base_url()))
+        .header("X-Auth-Token", &admin)
+        .json(&json!({"user": {"name": "cached-member", "domain_id": "default", "password": "member-secret"}}))
+        .send()
+        .await
+        .expect("create user");
+    assert_eq!(r.status().as_u16(), 201);
+    let user_id = r.json::<Value>().await.expect("json")["user"]["id"]
+        .as_str()
+        .expect("user id")
+        .to_string();
+    let grant = format!(
+        "{}/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+        one.base_url()
+    );
+    let r = client
+        .put(&grant)
+        .header("X-Auth-Token", &admin)
+        .send()
+        .await
+        .expect("grant");
+    assert_eq!(r.status().as_u16(), 204);
+    let r = client
+        .post(format!("{}/v3/auth/tokens", one.base_url()))
+        .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": user_id, "password": "member-secret"}}}, "scope": {"project": {"id": project_id}}}}))
+        .send()
+        .await
+        .expect("member token");
+    assert_eq!(r.status().as_u16(), 201);
+    let member_token = r.headers()["X-Subject-Token"]
+        .to_str()
+        .expect("token")
+        .to_string();
+    let validate_member_on_two = || async {
+        client
+            .get(format!("{}/v3/auth/tokens", two.base_url()))
+            .header("X-Auth-Token", &admin)
+            .header("X-Subject-Token", &member_token)
+            .send()
+            .await
+            .expect("validate")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(validate_member_on_two().await, 200);
+    assert_eq!(validate_member_on_two().await, 200);
+    let r = client
+        .delete(&grant)
+        .header("X-Auth-Token", &admin)
+        .send()
+        .await
+        .expect("remove grant");
+    assert_eq!(r.status().as_u16(), 204);
+    let removed = Instant::now();
+    loop {
+        match validate_member_on_two().await {
+            404 => break,
+            200 => assert!(
+                removed.elapsed() < Duration::from_secs(2),
+                "the other process still accepts a token whose only grant was removed after 2 s"
             ),
             other => panic!("unexpected status {other}"),
         }

@@ -1,5 +1,7 @@
 //! `/v3/auth/tokens` (issue, validate, check, revoke) and the `/v3/auth/*` listings.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -207,11 +209,11 @@ async fn catalog_for(
         .await?)
 }
 
-fn with_subject(status: StatusCode, subject: &str, body: &Value) -> HttpResponse {
+fn with_subject(status: StatusCode, subject: &str, body: web::Bytes) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("application/json")
         .insert_header(("X-Subject-Token", subject.to_string()))
-        .body(body.to_string())
+        .body(body)
 }
 
 /// POST /v3/auth/tokens
@@ -231,7 +233,7 @@ pub async fn issue(
     Ok(with_subject(
         StatusCode::CREATED,
         &token.id,
-        &token_body(&token, catalog),
+        token_body(&token, catalog.as_deref().map(Vec::as_slice)).map_err(Error::internal)?,
     ))
 }
 
@@ -241,7 +243,7 @@ async fn authorize_subject(
     req: &HttpRequest,
     state: &AppState,
     action: &str,
-) -> ApiResult<(Token, Option<Token>, i64)> {
+) -> ApiResult<(Arc<Token>, Option<Arc<Token>>, i64)> {
     let caller = Caller::from_request(req, state).await?;
     let caller = caller.require()?.clone();
     let allow_expired =
@@ -294,8 +296,8 @@ async fn validate_or_check(
     let with_catalog =
         !(has_query_flag(&req, "nocatalog") || matches!(subject.scope, Scope::Unscoped));
     // Read before rendering: a write meanwhile makes the cached body stale at once.
-    let generation = state.store.generation().current();
-    let body = match state.bodies.get(&subject.id, with_catalog, generation) {
+    let generation = state.bodies.current_generation();
+    let body = match state.bodies.get(&subject.id, with_catalog) {
         Some(body) => body,
         None => {
             let catalog = if with_catalog {
@@ -303,7 +305,8 @@ async fn validate_or_check(
             } else {
                 None
             };
-            let body = web::Bytes::from(token_body(&subject, catalog).to_string());
+            let body = token_body(&subject, catalog.as_deref().map(Vec::as_slice))
+                .map_err(Error::internal)?;
             state
                 .bodies
                 .put(&subject.id, with_catalog, generation, body.clone());
@@ -363,13 +366,9 @@ pub async fn pki_revoked() -> ApiResult<HttpResponse> {
     }))
 }
 
-async fn require_caller(req: &HttpRequest, state: &AppState) -> ApiResult<Token> {
-    Ok(Caller::from_request(req, state).await?.require()?.clone())
-}
-
 /// GET /v3/auth/catalog
 pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = require_caller(&req, &state).await?;
+    let caller = super::common::caller(&req, &state).await?;
     if matches!(caller.scope, Scope::Unscoped) {
         return Err(Error::Forbidden {
             detail: "A scoped token is required to produce a service catalog.".into(),
@@ -387,7 +386,7 @@ pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
 /// GET /v3/auth/projects: projects the caller can scope to (as
 /// `/v3/users/{id}/projects` lists them, disabled ones left out).
 pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = require_caller(&req, &state).await?;
+    let caller = super::common::caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
     let projects: Vec<crate::store::Project> = state
         .identity
@@ -407,7 +406,7 @@ pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult
 
 /// GET /v3/auth/domains: domains the caller can scope to.
 pub async fn domains(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = require_caller(&req, &state).await?;
+    let caller = super::common::caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
     let rendered: Vec<Value> = state
         .assignment
@@ -424,7 +423,7 @@ pub async fn domains(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
 
 /// GET /v3/auth/system: whether the caller can scope to the system.
 pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = require_caller(&req, &state).await?;
+    let caller = super::common::caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
     let roles = state
         .assignment

@@ -1,6 +1,8 @@
 //! Plumbing every resource handler shares: authorize, read the body, validate
 //! attributes the way Keystone's JSON schemas do, and build `links`.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest};
 use serde_json::{json, Map, Value};
 
@@ -13,7 +15,7 @@ use crate::token::provider::Token;
 
 /// The validated caller, or 401. Handlers call this before looking up the target so
 /// an anonymous client cannot probe which ids exist (Keystone's order: 401, 404, 403).
-pub async fn caller(req: &HttpRequest, state: &AppState) -> ApiResult<Token> {
+pub async fn caller(req: &HttpRequest, state: &AppState) -> ApiResult<Arc<Token>> {
     Ok(Caller::from_request(req, state).await?.require()?.clone())
 }
 
@@ -25,7 +27,7 @@ pub async fn authorize(
     state: &AppState,
     action: &str,
     target: Value,
-) -> ApiResult<Token> {
+) -> ApiResult<Arc<Token>> {
     let caller = Caller::from_request(req, state).await?;
     let token = caller.require()?.clone();
     enforce(state, &token, action, target)?;

@@ -7,11 +7,13 @@ use actix_web::HttpRequest;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::error::Error;
+use std::sync::Arc;
+
 use crate::policy::Credentials;
 use crate::token::provider::{Scope, Token};
 
 pub struct Caller {
-    pub token: Option<Token>,
+    pub token: Option<Arc<Token>>,
 }
 
 pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -35,7 +37,7 @@ impl Caller {
         }
     }
 
-    pub fn require(&self) -> ApiResult<&Token> {
+    pub fn require(&self) -> ApiResult<&Arc<Token>> {
         self.token
             .as_ref()
             .ok_or_else(|| ApiError::Service(Error::unauthorized("no valid X-Auth-Token")))

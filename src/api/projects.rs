@@ -5,6 +5,8 @@
 //! (`_build_project_target_enforcement`): a missing project is an empty target, so
 //! a caller who may not read it gets 403 rather than learning that it is missing.
 
+use std::sync::Arc;
+
 use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -91,7 +93,7 @@ async fn authorized_view(
     action: &str,
     id: &str,
     domains_too: bool,
-) -> ApiResult<(Token, ProjectView)> {
+) -> ApiResult<(Arc<Token>, ProjectView)> {
     let caller = caller(req, state).await?;
     let view = if domains_too {
         state.resource.find_project_view(id).await?

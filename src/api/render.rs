@@ -1,9 +1,13 @@
 //! Token bodies in Keystone's shape and key order (`render_token_response_from_model`).
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::cache::GenerationCache;
 use crate::catalog::CatalogService;
+use crate::store::Generation;
 use crate::token::payload::isotime;
 use crate::token::provider::{Scope, Token};
 
@@ -14,98 +18,152 @@ pub fn password_expiry(ts: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub fn token_body(t: &Token, catalog: Option<std::sync::Arc<Vec<CatalogService>>>) -> Value {
-    let mut token = Map::new();
-    token.insert("methods".into(), json!(t.payload.methods));
-    token.insert(
-        "user".into(),
-        json!({
-            "domain": {"id": t.user_domain.id, "name": t.user_domain.name},
-            "id": t.user.id,
-            "name": t.user.name,
-            "password_expires_at": password_expiry(t.user.password_expires_at),
-        }),
-    );
-    token.insert("audit_ids".into(), json!(t.payload.audit_ids));
-    token.insert("expires_at".into(), json!(isotime(t.payload.expires_at)));
-    token.insert("issued_at".into(), json!(isotime(t.issued_at)));
-    let roles = || {
-        json!(t
-            .roles
-            .iter()
-            .map(|r| json!({"id": r.id, "name": r.name}))
-            .collect::<Vec<_>>())
+/// `{"id", "name"}`: a role, or a domain inside a user or project.
+#[derive(Serialize)]
+struct Named<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    domain: Named<'a>,
+    id: &'a str,
+    name: &'a str,
+    password_expires_at: Value,
+}
+
+#[derive(Serialize)]
+struct ProjectView<'a> {
+    domain: Named<'a>,
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct SystemAll {
+    all: bool,
+}
+
+/// The fields in Keystone's order; only those of the token's scope are present
+/// (system: roles, system; domain: domain, roles; project: project, is_domain, roles).
+#[derive(Serialize)]
+struct TokenView<'a> {
+    methods: &'a [String],
+    user: UserView<'a>,
+    audit_ids: &'a [String],
+    expires_at: String,
+    issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<Named<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project: Option<ProjectView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_domain: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<Named<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<SystemAll>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog: Option<&'a [CatalogService]>,
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    token: TokenView<'a>,
+}
+
+fn named<'a>(id: &'a str, name: &'a str) -> Named<'a> {
+    Named { id, name }
+}
+
+/// The response body of a token issue or validation, serialised straight from the
+/// token (no intermediate JSON tree: on a validation that misses the body cache this
+/// was the largest cost).
+pub fn token_body(
+    t: &Token,
+    catalog: Option<&[CatalogService]>,
+) -> Result<Bytes, serde_json::Error> {
+    let roles = || Some(t.roles.iter().map(|r| named(&r.id, &r.name)).collect());
+    let mut view = TokenView {
+        methods: &t.payload.methods,
+        user: UserView {
+            domain: named(&t.user_domain.id, &t.user_domain.name),
+            id: &t.user.id,
+            name: &t.user.name,
+            password_expires_at: password_expiry(t.user.password_expires_at),
+        },
+        audit_ids: &t.payload.audit_ids,
+        expires_at: isotime(t.payload.expires_at),
+        issued_at: isotime(t.issued_at),
+        domain: None,
+        project: None,
+        is_domain: None,
+        roles: None,
+        system: None,
+        catalog,
     };
     match &t.scope {
         Scope::Unscoped => {}
         Scope::System => {
-            token.insert("roles".into(), roles());
-            token.insert("system".into(), json!({"all": true}));
+            view.roles = roles();
+            view.system = Some(SystemAll { all: true });
         }
         Scope::Domain(d) => {
-            token.insert("domain".into(), json!({"id": d.id, "name": d.name}));
-            token.insert("roles".into(), roles());
+            view.domain = Some(named(&d.id, &d.name));
+            view.roles = roles();
         }
         Scope::Project { project, domain } => {
-            token.insert(
-                "project".into(),
-                json!({
-                    "domain": {"id": domain.id, "name": domain.name},
-                    "id": project.id,
-                    "name": project.name,
-                }),
-            );
-            token.insert("is_domain".into(), json!(false));
-            token.insert("roles".into(), roles());
+            view.project = Some(ProjectView {
+                domain: named(&domain.id, &domain.name),
+                id: &project.id,
+                name: &project.name,
+            });
+            view.is_domain = Some(false);
+            view.roles = roles();
         }
     }
-    if let Some(catalog) = catalog {
-        token.insert("catalog".into(), json!(catalog.as_slice()));
-    }
-    json!({ "token": Value::Object(token) })
+    serde_json::to_vec(&TokenBody { token: view }).map(Bytes::from)
 }
 
-/// Serialised validation bodies: (token, with catalog) -> the bytes, tagged with the
-/// state generation they were rendered at. The body of a token only changes when
-/// its roles, names or catalog do, and every such write moves the generation.
-/// Validation itself (expiry, revocation, policy) still runs on every request.
+/// Serialised validation bodies, by token, tagged with the state generation they
+/// were rendered at. The body of a token only changes when its roles, names or
+/// catalog do, and every such write moves the generation. Validation itself
+/// (expiry, revocation, policy) still runs on every request.
 #[derive(Clone)]
 pub struct BodyCache {
-    cache: moka::sync::Cache<(String, bool), (u64, actix_web::web::Bytes)>,
-}
-
-impl Default for BodyCache {
-    fn default() -> Self {
-        BodyCache {
-            cache: moka::sync::Cache::builder()
-                .max_capacity(20_000)
-                .time_to_live(std::time::Duration::from_secs(600))
-                .build(),
-        }
-    }
+    with_catalog: GenerationCache<String, Bytes>,
+    without_catalog: GenerationCache<String, Bytes>,
 }
 
 impl BodyCache {
-    pub fn get(
-        &self,
-        token: &str,
-        with_catalog: bool,
-        generation: u64,
-    ) -> Option<actix_web::web::Bytes> {
-        match self.cache.get(&(token.to_string(), with_catalog)) {
-            Some((g, body)) if g == generation => Some(body),
-            _ => None,
+    pub fn new(generation: Generation) -> Self {
+        let ttl = std::time::Duration::from_secs(600);
+        BodyCache {
+            with_catalog: GenerationCache::new(generation.clone(), 20_000, ttl),
+            without_catalog: GenerationCache::new(generation, 20_000, ttl),
         }
     }
 
-    pub fn put(
-        &self,
-        token: &str,
-        with_catalog: bool,
-        generation: u64,
-        body: actix_web::web::Bytes,
-    ) {
-        self.cache
-            .insert((token.to_string(), with_catalog), (generation, body));
+    fn side(&self, with_catalog: bool) -> &GenerationCache<String, Bytes> {
+        if with_catalog {
+            &self.with_catalog
+        } else {
+            &self.without_catalog
+        }
+    }
+
+    /// The generation to pass to [`Self::put`]: read it before rendering.
+    pub fn current_generation(&self) -> u64 {
+        self.with_catalog.current_generation()
+    }
+
+    pub fn get(&self, token: &str, with_catalog: bool) -> Option<Bytes> {
+        self.side(with_catalog).get(token)
+    }
+
+    pub fn put(&self, token: &str, with_catalog: bool, rendered_at: u64, body: Bytes) {
+        self.side(with_catalog)
+            .insert(token.to_string(), rendered_at, body);
     }
 }

@@ -16,6 +16,7 @@ pub use roles::{check_immutable_update, is_immutable, role_options};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::cache::GenerationCache;
 use crate::error::{Error, Result};
 use crate::store::{Project, Role, Store, TargetKind};
 
@@ -29,6 +30,29 @@ pub struct RoleRef {
 #[derive(Clone, Debug)]
 pub struct AssignmentService {
     store: Store,
+    /// Effective roles per (user, scope), when the read cache is on: a token
+    /// validation that misses the token cache then costs no role queries for a
+    /// user and scope seen since the last write.
+    effective: Option<GenerationCache<(String, ScopeKey), Vec<RoleRef>>>,
+}
+
+/// A [`RoleTarget`] as a cache key. A project's roles also depend on its domain
+/// and parents, but changing those is a write, which moves the generation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum ScopeKey {
+    Project(String),
+    Domain(String),
+    System,
+}
+
+impl From<RoleTarget<'_>> for ScopeKey {
+    fn from(t: RoleTarget<'_>) -> Self {
+        match t {
+            RoleTarget::Project(p) => ScopeKey::Project(p.id.clone()),
+            RoleTarget::Domain(d) => ScopeKey::Domain(d.to_string()),
+            RoleTarget::System => ScopeKey::System,
+        }
+    }
 }
 
 /// What a token is scoped to, for role computation.
@@ -41,7 +65,20 @@ pub enum RoleTarget<'a> {
 
 impl AssignmentService {
     pub fn new(store: Store) -> Self {
-        AssignmentService { store }
+        AssignmentService {
+            store,
+            effective: None,
+        }
+    }
+
+    /// Caches effective roles under the state generation (see [`crate::cache`]).
+    pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
+        self.effective = Some(GenerationCache::new(
+            self.store.generation().clone(),
+            capacity,
+            ttl,
+        ));
+        self
     }
 
     /// Ids of the projects or domains where the user holds a role directly or
@@ -70,6 +107,23 @@ impl AssignmentService {
 
     /// The user's effective roles on the target; empty means "no access".
     pub async fn effective_roles(
+        &self,
+        user_id: &str,
+        target: RoleTarget<'_>,
+    ) -> Result<Vec<RoleRef>> {
+        match &self.effective {
+            Some(cache) => {
+                cache
+                    .get_or_load((user_id.to_string(), target.into()), || {
+                        self.compute_effective_roles(user_id, target)
+                    })
+                    .await
+            }
+            None => self.compute_effective_roles(user_id, target).await,
+        }
+    }
+
+    async fn compute_effective_roles(
         &self,
         user_id: &str,
         target: RoleTarget<'_>,

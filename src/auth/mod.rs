@@ -80,7 +80,7 @@ struct Authenticated {
     expires_at: Option<DateTime<Utc>>,
     parent_audit_id: Option<String>,
     /// The token used by the `token` method, for the rescope rules.
-    original: Option<Token>,
+    original: Option<std::sync::Arc<Token>>,
 }
 
 impl AuthService {
@@ -111,7 +111,7 @@ impl AuthService {
         if let Some(original) = &auth.original {
             self.check_rescope(original, &req.scope)?;
         }
-        let user_domain = self.resource.get_domain(&auth.user.domain_id).await?;
+        let user_domain = self.resource.cached_domain(&auth.user.domain_id).await?;
         let (scope, roles) = self.resolve_scope(&auth.user, &req.scope).await?;
         self.tokens.issue(IssueRequest {
             user: auth.user,
@@ -277,14 +277,14 @@ impl AuthService {
                 }
                 return Ok((Scope::Domain(domain), roles));
             }
-            ScopeRequest::ProjectId(id) => self.resource.store().get_project(id).await?,
+            ScopeRequest::ProjectId(id) => self.resource.find_cached_project(id).await?,
             ScopeRequest::ProjectName { name, domain } => match self.find_domain(domain).await? {
                 Some(d) => self.resource.find_project_by_name(&d.id, name).await?,
                 None => None,
             },
             ScopeRequest::Default => {
                 let default = match &user.default_project_id {
-                    Some(id) => self.resource.store().get_project(id).await?,
+                    Some(id) => self.resource.find_cached_project(id).await?,
                     None => None,
                 };
                 match default {
@@ -314,7 +314,7 @@ impl AuthService {
                 project.id
             )));
         }
-        let domain = self.resource.get_domain(&project.domain_id).await?;
+        let domain = self.resource.cached_domain(&project.domain_id).await?;
         if !domain.enabled {
             return Err(Error::unauthorized(format!(
                 "domain {} is disabled",

@@ -2,19 +2,22 @@
 //! `catalog_api`), OS-EP-FILTER's project associations and endpoint groups, and
 //! the catalog a token carries.
 //!
-//! [`CatalogProvider::catalog`] is the one place a token catalog is computed, so
-//! a cache can wrap it later (Keystone's `COMPUTED_CATALOG_REGION`, which every
-//! catalog write invalidates).
+//! [`CatalogProvider::catalog`] is the one place a token catalog is computed. Its
+//! inputs (the service and endpoint lists, each project's endpoint filter) and its
+//! results are cached under the state generation (Keystone's
+//! `COMPUTED_CATALOG_REGION`, which every catalog write invalidates).
 
 mod filter;
 mod manage;
 pub mod url;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cache::GenerationCache;
 use crate::error::{Error, Result};
 use crate::store::{Endpoint, EndpointGroup, ProjectLink, Store};
 
@@ -38,16 +41,22 @@ pub struct CatalogService {
     pub name: String,
 }
 
-/// (project, user) -> (state generation it was built at, catalog).
-type CatalogCache =
-    moka::sync::Cache<(Option<String>, String), (u64, std::sync::Arc<Vec<CatalogService>>)>;
+/// What every catalog is built from.
+struct CatalogSources {
+    services: Vec<crate::store::Service>,
+    endpoints: Vec<Endpoint>,
+}
 
 #[derive(Clone)]
 pub struct CatalogProvider {
     store: Store,
-    /// (project, user) -> catalog, tagged with the state generation it was built at;
-    /// any catalog, project or endpoint-filter write moves the generation and drops it.
-    cache: CatalogCache,
+    /// (project, user) -> catalog; any catalog, project or endpoint-filter write
+    /// moves the generation and drops it.
+    cache: GenerationCache<(Option<String>, String), Arc<Vec<CatalogService>>>,
+    /// The service and endpoint lists, shared by every catalog built in a generation.
+    sources: GenerationCache<(), Arc<CatalogSources>>,
+    /// Project -> the endpoint ids its OS-EP-FILTER associations allow (None: all).
+    filters: GenerationCache<String, Option<Arc<HashSet<String>>>>,
 }
 
 impl std::fmt::Debug for CatalogProvider {
@@ -82,12 +91,13 @@ pub fn group_matches(filters: &serde_json::Map<String, Value>, e: &Endpoint) -> 
 
 impl CatalogProvider {
     pub fn new(store: Store) -> Self {
+        let generation = store.generation().clone();
+        let ttl = std::time::Duration::from_secs(600);
         CatalogProvider {
             store,
-            cache: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(std::time::Duration::from_secs(600))
-                .build(),
+            cache: GenerationCache::new(generation.clone(), 10_000, ttl),
+            sources: GenerationCache::new(generation.clone(), 1, ttl),
+            filters: GenerationCache::new(generation, 10_000, ttl),
         }
     }
 
@@ -96,17 +106,44 @@ impl CatalogProvider {
         &self,
         project_id: Option<&str>,
         user_id: &str,
-    ) -> Result<std::sync::Arc<Vec<CatalogService>>> {
-        let generation = self.store.generation().current();
+    ) -> Result<Arc<Vec<CatalogService>>> {
         let key = (project_id.map(str::to_string), user_id.to_string());
-        if let Some((g, catalog)) = self.cache.get(&key) {
-            if g == generation {
-                return Ok(catalog);
-            }
-        }
-        let catalog = std::sync::Arc::new(self.catalog(project_id, user_id).await?);
-        self.cache.insert(key, (generation, catalog.clone()));
-        Ok(catalog)
+        self.cache
+            .get_or_load(key, || async {
+                Ok(Arc::new(self.catalog(project_id, user_id).await?))
+            })
+            .await
+    }
+
+    async fn sources(&self) -> Result<Arc<CatalogSources>> {
+        self.sources
+            .get_or_load((), || async {
+                Ok::<_, Error>(Arc::new(CatalogSources {
+                    services: self.store.list_services().await?,
+                    endpoints: self.store.list_endpoints().await?,
+                }))
+            })
+            .await
+    }
+
+    /// The endpoint ids a project's associations allow, or None when they select
+    /// nothing (then the project gets the full catalog).
+    async fn project_filter(
+        &self,
+        project_id: &str,
+        all: &[Endpoint],
+    ) -> Result<Option<Arc<HashSet<String>>>> {
+        self.filters
+            .get_or_load(project_id.to_string(), || async {
+                let ids: HashSet<String> = self
+                    .endpoints_for_project_from(project_id, all)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.id)
+                    .collect();
+                Ok::<_, Error>((!ids.is_empty()).then(|| Arc::new(ids)))
+            })
+            .await
     }
 
     /// The catalog of a token, as Keystone's SQL driver builds it
@@ -124,22 +161,14 @@ impl CatalogProvider {
         project_id: Option<&str>,
         user_id: &str,
     ) -> Result<Vec<CatalogService>> {
-        let services = self.store.list_services().await?;
-        let endpoints = self.store.list_endpoints().await?;
-        let allowed: Option<HashSet<String>> = match project_id {
-            Some(p) => {
-                let ids: HashSet<String> = self
-                    .endpoints_for_project_from(p, &endpoints)
-                    .await?
-                    .into_iter()
-                    .map(|e| e.id)
-                    .collect();
-                (!ids.is_empty()).then_some(ids)
-            }
+        let sources = self.sources().await?;
+        let endpoints = &sources.endpoints;
+        let allowed = match project_id {
+            Some(p) => self.project_filter(p, endpoints).await?,
             None => None,
         };
         let mut out = Vec::new();
-        for s in services.into_iter().filter(|s| s.enabled) {
+        for s in sources.services.iter().filter(|s| s.enabled) {
             let eps: Vec<CatalogEndpoint> = endpoints
                 .iter()
                 .filter(|e| e.enabled && e.service_id == s.id)
@@ -159,9 +188,9 @@ impl CatalogProvider {
             }
             out.push(CatalogService {
                 endpoints: eps,
-                id: s.id,
-                service_type: s.service_type,
-                name: s.name,
+                id: s.id.clone(),
+                service_type: s.service_type.clone(),
+                name: s.name.clone(),
             });
         }
         Ok(out)

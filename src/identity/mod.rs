@@ -7,6 +7,7 @@
 
 pub mod password;
 
+use crate::cache::GenerationCache;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::resource::ResourceService;
@@ -80,6 +81,8 @@ pub struct IdentityService {
     hasher: PasswordHasher,
     clock: Clock,
     max_password_length: usize,
+    /// Users by id for token validation, when the read cache is on.
+    users: Option<GenerationCache<String, Option<User>>>,
 }
 
 impl IdentityService {
@@ -98,7 +101,31 @@ impl IdentityService {
             hasher,
             clock,
             max_password_length,
+            users: None,
         }
+    }
+
+    /// Serves [`Self::cached_user`] from memory under the state generation.
+    pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
+        self.users = Some(GenerationCache::new(
+            self.store.generation().clone(),
+            capacity,
+            ttl,
+        ));
+        self
+    }
+
+    /// `get_user` for the token paths, from the read cache when it is on.
+    pub async fn cached_user(&self, id: &str) -> Result<User> {
+        let found = match &self.users {
+            Some(cache) => {
+                cache
+                    .get_or_load(id.to_string(), || self.store.get_user(id))
+                    .await?
+            }
+            None => self.store.get_user(id).await?,
+        };
+        found.ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
     }
 
     pub async fn get_user(&self, id: &str) -> Result<User> {

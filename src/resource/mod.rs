@@ -7,6 +7,7 @@ pub use projects::{
     validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
 };
 
+use crate::cache::GenerationCache;
 use crate::error::{Error, Result};
 use crate::revoke::RevokeService;
 use crate::store::{Domain, Project, Store, StoreError};
@@ -19,6 +20,14 @@ pub struct ResourceService {
     revoke: RevokeService,
     /// `[DEFAULT] max_project_tree_depth`.
     max_project_tree_depth: usize,
+    /// Projects and domains by id for token validation, when the read cache is on.
+    cached: Option<ResourceReadCache>,
+}
+
+#[derive(Clone, Debug)]
+struct ResourceReadCache {
+    projects: GenerationCache<String, Option<Project>>,
+    domains: GenerationCache<String, Option<Domain>>,
 }
 
 /// Keystone's 409 text for a name already taken.
@@ -51,7 +60,51 @@ impl ResourceService {
             default_domain_id,
             revoke,
             max_project_tree_depth,
+            cached: None,
         }
+    }
+
+    /// Serves [`Self::cached_project`] and [`Self::cached_domain`] from memory under
+    /// the state generation (see [`crate::cache`]).
+    pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
+        let generation = self.store.generation();
+        self.cached = Some(ResourceReadCache {
+            projects: GenerationCache::new(generation.clone(), capacity, ttl),
+            domains: GenerationCache::new(generation.clone(), capacity, ttl),
+        });
+        self
+    }
+
+    /// `get_project` for the token paths, from the read cache when it is on.
+    /// Management reads use `get_project`, so an API client always sees the database.
+    pub async fn cached_project(&self, id: &str) -> Result<Project> {
+        self.find_cached_project(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Could not find project: {id}.")))
+    }
+
+    pub async fn find_cached_project(&self, id: &str) -> Result<Option<Project>> {
+        Ok(match &self.cached {
+            Some(c) => {
+                c.projects
+                    .get_or_load(id.to_string(), || self.store.get_project(id))
+                    .await?
+            }
+            None => self.store.get_project(id).await?,
+        })
+    }
+
+    /// `get_domain` for the token paths; see [`Self::cached_project`].
+    pub async fn cached_domain(&self, id: &str) -> Result<Domain> {
+        let found = match &self.cached {
+            Some(c) => {
+                c.domains
+                    .get_or_load(id.to_string(), || self.store.get_domain(id))
+                    .await?
+            }
+            None => self.store.get_domain(id).await?,
+        };
+        found.ok_or_else(|| Error::not_found(format!("Could not find domain: {id}.")))
     }
 
     pub fn default_domain_id(&self) -> &str {

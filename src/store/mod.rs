@@ -115,6 +115,11 @@ impl Generation {
     fn bump(&self) {
         self.local.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
+
+    #[cfg(test)]
+    pub(crate) fn bump_for_test(&self) {
+        self.bump();
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -5,11 +5,12 @@
 //! and the scope's roles are re-read each time, so disabling or removing access
 //! takes effect at once even where no revocation event exists.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::assignment::{AssignmentService, RoleRef, RoleTarget};
+use crate::cache::GenerationCache;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
@@ -19,6 +20,7 @@ use crate::store::{Domain, Project, User};
 use crate::token::codec;
 use crate::token::keys::KeyRing;
 use crate::token::payload::{self, AuthMethods, TokenPayload};
+use fernet::Fernet;
 
 /// What a token is scoped to, resolved against the database.
 #[derive(Clone, Debug)]
@@ -58,6 +60,8 @@ pub struct Token {
     pub user_domain: Domain,
     pub scope: Scope,
     pub roles: Vec<RoleRef>,
+    /// What revocation events are matched against, built once per cached token.
+    revocation: std::sync::OnceLock<TokenValues>,
 }
 
 impl Token {
@@ -82,8 +86,8 @@ impl Token {
         self.roles.iter().map(|r| r.name.as_str())
     }
 
-    fn revocation_values(&self) -> TokenValues {
-        TokenValues {
+    fn revocation_values(&self) -> &TokenValues {
+        self.revocation.get_or_init(|| TokenValues {
             issued_at: self.issued_at.timestamp(),
             expires_at: self.payload.expires_at.timestamp(),
             audit_id: self.audit_id().map(str::to_string),
@@ -95,7 +99,7 @@ impl Token {
             roles: self.roles.iter().map(|r| r.id.clone()).collect(),
             trust_id: self.payload.trust_id.clone(),
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -124,18 +128,21 @@ pub struct TokenSettings {
 
 /// A minted token and the state generation it was read at: an entry from an older
 /// generation is a miss, so any write that could change the answer drops it.
+/// The key set is the one that decrypted it: while it is still the current set the
+/// exact same token string needs no second decrypt (its HMAC was verified with these
+/// keys); after a reload the token is decrypted again, so a purged key rejects it.
+/// A `Weak` keeps the old set's allocation, so its address cannot be reused.
 #[derive(Clone)]
 struct CachedToken {
-    generation: u64,
     token: Arc<Token>,
+    verified_with: Weak<Vec<Fernet>>,
 }
 
 #[derive(Clone)]
 pub struct TokenProvider {
     /// Token string -> what `mint` found. Expiry, revocation and the window are
     /// still checked on every hit; only the database reads are saved.
-    cache: Option<moka::sync::Cache<String, CachedToken>>,
-    store: crate::store::Store,
+    cache: Option<GenerationCache<String, CachedToken>>,
     keys: Arc<KeyRing>,
     methods: AuthMethods,
     settings: TokenSettings,
@@ -172,14 +179,14 @@ impl TokenProvider {
         clock: Clock,
     ) -> Self {
         let cache = (settings.cache_capacity > 0).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(settings.cache_capacity)
-                .time_to_live(settings.cache_ttl)
-                .build()
+            GenerationCache::new(
+                store.generation().clone(),
+                settings.cache_capacity,
+                settings.cache_ttl,
+            )
         });
         TokenProvider {
             cache,
-            store,
             keys,
             methods,
             settings,
@@ -252,13 +259,18 @@ impl TokenProvider {
             user_domain: req.user_domain,
             scope: req.scope,
             roles: req.roles,
+            revocation: Default::default(),
         })
     }
 
     /// Decrypts without any expiry check: the payload only.
     pub fn decode(&self, token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
         let keys = self.keys.keys().map_err(Error::internal)?;
-        let decrypted = codec::decrypt(&keys, token).map_err(|e| match e {
+        self.decode_with(&keys, token)
+    }
+
+    fn decode_with(&self, keys: &[Fernet], token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
+        let decrypted = codec::decrypt(keys, token).map_err(|e| match e {
             // Keystone raises KeysNotFound (500) before it looks at the token.
             codec::CodecError::NoKeys => Error::internal(e),
             _ => unrecognized(),
@@ -275,39 +287,49 @@ impl TokenProvider {
     }
 
     /// Validates with `window` extra seconds past expiry (0, or allow_expired_window).
-    pub async fn validate(&self, token: &str, window_secs: i64) -> Result<Token> {
+    pub async fn validate(&self, token: &str, window_secs: i64) -> Result<Arc<Token>> {
         let minted = self.minted(token).await?;
         self.check_validity(&minted, window_secs).await?;
-        Ok(Token::clone(&minted))
+        Ok(minted)
     }
 
     /// The token resolved against the database, from the cache when the state it was
     /// read at is still current.
     async fn minted(&self, token: &str) -> Result<Arc<Token>> {
-        let generation = self.store.generation().current();
-        if let Some(cache) = &self.cache {
-            if let Some(hit) = cache.get(token) {
-                if hit.generation == generation {
-                    // Still decrypt (microseconds): a rotation may have purged its key.
-                    let keys = self.keys.keys().map_err(Error::internal)?;
-                    codec::decrypt(&keys, token).map_err(|_| unrecognized())?;
-                    return Ok(hit.token);
-                }
+        let keys = self.keys.keys().map_err(Error::internal)?;
+        let Some(cache) = &self.cache else {
+            let (payload, issued_at) = self.decode_with(&keys, token)?;
+            return Ok(Arc::new(self.mint(token, payload, issued_at).await?));
+        };
+        // Tagged with the generation read *before* minting: a write that lands
+        // meanwhile makes this entry stale at once.
+        let generation = cache.current_generation();
+        if let Some(hit) = cache.get(token) {
+            if hit.verified_with.as_ptr() == Arc::as_ptr(&keys) {
+                return Ok(hit.token);
             }
-        }
-        let (payload, issued_at) = self.decode(token)?;
-        let minted = Arc::new(self.mint(token, payload, issued_at).await?);
-        if let Some(cache) = &self.cache {
-            // Tagged with the generation read *before* minting: a write that landed
-            // meanwhile makes this entry stale at once.
+            // The keys were reloaded: the token must still decrypt with the new set.
+            codec::decrypt(&keys, token).map_err(|_| unrecognized())?;
             cache.insert(
                 token.to_string(),
+                generation,
                 CachedToken {
-                    generation,
-                    token: minted.clone(),
+                    token: hit.token.clone(),
+                    verified_with: Arc::downgrade(&keys),
                 },
             );
+            return Ok(hit.token);
         }
+        let (payload, issued_at) = self.decode_with(&keys, token)?;
+        let minted = Arc::new(self.mint(token, payload, issued_at).await?);
+        cache.insert(
+            token.to_string(),
+            generation,
+            CachedToken {
+                token: minted.clone(),
+                verified_with: Arc::downgrade(&keys),
+            },
+        );
         Ok(minted)
     }
 
@@ -324,7 +346,7 @@ impl TokenProvider {
         }
         // 1. resources
         let scope = if let Some(project_id) = &p.project_id {
-            let project = self.resource.get_project(project_id).await?;
+            let project = self.resource.cached_project(project_id).await?;
             if !project.enabled {
                 return Err(Error::not_found(format!(
                     "Unable to validate token because project {project_id} is disabled"
@@ -340,7 +362,7 @@ impl TokenProvider {
             Scope::Unscoped
         };
         // 2. user
-        let user = self.identity.get_user(&p.user_id).await?;
+        let user = self.identity.cached_user(&p.user_id).await?;
         let user_domain = self.enabled_domain(&user.domain_id).await?;
         // 3. the scope must still carry roles
         let roles = match &scope {
@@ -372,11 +394,12 @@ impl TokenProvider {
             user_domain,
             scope,
             roles,
+            revocation: Default::default(),
         })
     }
 
     async fn enabled_domain(&self, id: &str) -> Result<Domain> {
-        let domain = self.resource.get_domain(id).await?;
+        let domain = self.resource.cached_domain(id).await?;
         if !domain.enabled {
             return Err(Error::not_found(format!(
                 "Unable to validate token because domain {id} is disabled"
@@ -392,7 +415,7 @@ impl TokenProvider {
         if now >= deadline {
             return Err(Error::token_invalid());
         }
-        if self.revoke.is_revoked(&t.revocation_values())? {
+        if self.revoke.is_revoked(t.revocation_values())? {
             return Err(Error::token_invalid());
         }
         if !t.user.enabled {

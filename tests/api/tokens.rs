@@ -536,6 +536,57 @@ both_backends! {
         assert_eq!(status, 200);
     }
 
+    async fn token_bodies_keep_keystone_key_order(app: TestApp) {
+        fn keys(v: &Value) -> Vec<String> {
+            v.as_object().expect("object").keys().cloned().collect()
+        }
+        let head = ["methods", "user", "audit_ids", "expires_at", "issued_at"];
+        let with = |rest: &[&str]| -> Vec<String> {
+            head.iter().chain(rest).map(|k| k.to_string()).collect()
+        };
+        let admin = app.admin_token().await;
+        let system = app.system_admin_token().await;
+        let (member, project_token, _) = app.member_with_token("member").await;
+        app.grant(&member.user_id, TargetKind::Domain, "default", "reader").await;
+        let (status, domain_token, body) = app
+            .password_token(&member.name, &member.password, json!({"domain": {"id": "default"}}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        // The issue response and the validation of the same token render alike.
+        assert_eq!(keys(&body["token"]), with(&["domain", "roles", "catalog"]));
+        let (status, unscoped, _) = app
+            .password_token(&member.name, &member.password, json!("unscoped"))
+            .await;
+        assert_eq!(status, 201);
+        let cases = [
+            (project_token, with(&["project", "is_domain", "roles", "catalog"])),
+            (system, with(&["roles", "system", "catalog"])),
+            (domain_token.expect("token"), with(&["domain", "roles", "catalog"])),
+        ];
+        for (subject, expected) in &cases {
+            let (status, body) = app.validate(&admin, subject, "").await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(&keys(&body["token"]), expected);
+            assert_eq!(
+                keys(&body["token"]["user"]),
+                ["domain", "id", "name", "password_expires_at"]
+            );
+            assert!(body["token"]["user"]["password_expires_at"].is_null());
+            let (_, nocatalog) = app.validate(&admin, subject, "?nocatalog").await;
+            assert_eq!(&keys(&nocatalog["token"]), &expected[..expected.len() - 1]);
+        }
+        let (status, body) = app.validate(&admin, &unscoped.expect("token"), "").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(keys(&body["token"]), with(&[]), "an unscoped token has no catalog");
+        let (_, project_body) = app.validate(&admin, &cases[0].0, "").await;
+        assert_eq!(keys(&project_body["token"]["project"]), ["domain", "id", "name"]);
+        assert_eq!(keys(&project_body["token"]["roles"][0]), ["id", "name"]);
+        assert_eq!(project_body["token"]["is_domain"], json!(false));
+        assert_eq!(project_body["token"]["system"], Value::Null);
+        let (_, system_body) = app.validate(&admin, &cases[1].0, "").await;
+        assert_eq!(system_body["token"]["system"], json!({"all": true}));
+    }
+
     async fn key_rotation_keeps_tokens_until_purged(app: TestApp) {
         // Keystone's purge (SPEC 1.4): the repository keeps the staged key plus
         // max_active_keys - 1 others, so the key that was primary when a token was

@@ -150,6 +150,8 @@ pub struct ServerSection {
     pub workers: usize,
     /// Concurrent password hashes; each argon2id hash holds ~19 MiB.
     pub max_concurrent_hashes: usize,
+    /// Nice value of the threads that hash passwords (0: normal priority).
+    pub hash_nice: i32,
     /// Keystone's `[oslo_middleware] max_request_body_size` default.
     pub max_request_body_size: usize,
 }
@@ -276,6 +278,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "bind",
             "workers",
             "max_concurrent_hashes",
+            "hash_nice",
             "max_request_body_size",
         ],
     ),
@@ -405,6 +408,15 @@ impl Settings {
                 "keystone-rs hashes passwords with argon2id only",
             ));
         }
+        let hash_nice: i32 = o.parse("server", "hash_nice", 10)?;
+        if !(0..=19).contains(&hash_nice) {
+            return Err(o.invalid(
+                "server",
+                "hash_nice",
+                &hash_nice.to_string(),
+                "a nice value from 0 (normal priority) to 19 (lowest)",
+            ));
+        }
         let provider = o.text("token", "provider").unwrap_or("fernet");
         if provider != "fernet" {
             return Err(o.invalid(
@@ -488,12 +500,14 @@ impl Settings {
                     .unwrap_or("127.0.0.1:5000")
                     .to_string(),
                 workers: o.parse("server", "workers", 0)?,
-                // Half the cores by default: logins queue rather than starve validation.
+                // Every core: hashing threads run niced (hash_nice), so the kernel
+                // hands a core back to request handling as soon as it needs one.
                 max_concurrent_hashes: o.parse(
                     "server",
                     "max_concurrent_hashes",
-                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
                 )?,
+                hash_nice,
                 max_request_body_size: o.parse("server", "max_request_body_size", 114_688)?,
             },
             assignment: AssignmentSection {
@@ -599,6 +613,20 @@ mod tests {
             vec!["admin".to_string()]
         );
         assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn hash_nice_defaults_to_10_and_must_be_a_nice_value() {
+        assert_eq!(Settings::defaults().expect("defaults").server.hash_nice, 10);
+        let env = |v: &str| vec![("KEYSTONE_SERVER__HASH_NICE".to_string(), v.to_string())];
+        let s = Settings::load_with_env(None, &env("0")).expect("0 is allowed");
+        assert_eq!(s.server.hash_nice, 0);
+        for bad in ["20", "-1", "low"] {
+            let e = Settings::load_with_env(None, &env(bad))
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("hash_nice"), "{e}");
+        }
     }
 
     #[test]

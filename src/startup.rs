@@ -71,7 +71,8 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
     )
     .await
     .context("loading revocation events")?;
-    let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?;
+    let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?
+        .with_nice(settings.server.hash_nice);
     // `[token] caching` also caches what a validation reads (users, projects, domains,
     // effective roles), all under the state generation.
     let cache_ttl = Duration::from_secs(token.cache_time.max(1));

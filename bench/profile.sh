@@ -8,6 +8,7 @@
 #   bash bench/profile.sh            # 500 requests, 4 connections
 #   BENCH_PROFILE_TARGET=validate-cold bash bench/profile.sh   # the miss path:
 #                                    # every request a subject never seen before
+#   BENCH_PROFILE_TARGET=rescope bash bench/profile.sh         # token -> project
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,8 +16,8 @@ cd "$ROOT"
 REQUESTS=${BENCH_PROFILE_REQUESTS:-500}
 TARGET=${BENCH_PROFILE_TARGET:-validate-hot}
 case "$TARGET" in
-  validate-hot | validate-cold) ;;
-  *) echo "profile: BENCH_PROFILE_TARGET must be validate-hot or validate-cold" >&2; exit 2 ;;
+  validate-hot | validate-cold | rescope) ;;
+  *) echo "profile: BENCH_PROFILE_TARGET must be validate-hot, validate-cold or rescope" >&2; exit 2 ;;
 esac
 PORT=${BENCH_PORT:-15370}
 URL=http://127.0.0.1:$PORT
@@ -55,8 +56,17 @@ subject=$("${BENCHCTL[@]}" token --url "$URL" --user bench-user-0 --password ben
 # One validation before instrumentation, so the cache is warm as in validate-hot.
 curl -s -o /dev/null --max-time 60 -H "X-Auth-Token: $admin" -H "X-Subject-Token: $subject" "$URL/v3/auth/tokens"
 
+if [ "$TARGET" = rescope ]; then
+  unscoped=$("${BENCHCTL[@]}" token --url "$URL" --user bench-user-0 --password bench-password)
+  body='{"auth":{"identity":{"methods":["token"],"token":{"id":"'$unscoped'"}},"scope":{"project":{"name":"bench-project-0","domain":{"id":"default"}}}}}'
+  # One rescope before instrumentation, as wrk's warm-up does.
+  curl -s -o /dev/null --max-time 60 -H 'Content-Type: application/json' -d "$body" "$URL/v3/auth/tokens"
+fi
 callgrind_control --instr=on "$pid" >/dev/null
-if [ "$TARGET" = validate-hot ]; then
+if [ "$TARGET" = rescope ]; then
+  seq "$REQUESTS" | xargs -P 4 -I{} curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' \
+    -H 'Content-Type: application/json' -d "$body" "$URL/v3/auth/tokens" | sort | uniq -c >&2
+elif [ "$TARGET" = validate-hot ]; then
   seq "$REQUESTS" | xargs -P 4 -I{} curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' \
     -H "X-Auth-Token: $admin" -H "X-Subject-Token: $subject" "$URL/v3/auth/tokens" | sort | uniq -c >&2
 else

@@ -199,10 +199,7 @@ fn parse_scope(scope: Option<&Value>) -> ApiResult<ScopeRequest> {
     }
 }
 
-async fn catalog_for(
-    state: &AppState,
-    t: &Token,
-) -> ApiResult<std::sync::Arc<Vec<crate::catalog::CatalogService>>> {
+async fn catalog_for(state: &AppState, t: &Token) -> ApiResult<Arc<crate::catalog::TokenCatalog>> {
     Ok(state
         .catalog
         .cached_catalog(t.scope.project_id(), &t.user.id)
@@ -233,7 +230,7 @@ pub async fn issue(
     Ok(with_subject(
         StatusCode::CREATED,
         &token.id,
-        token_body(&token, catalog.as_deref().map(Vec::as_slice)).map_err(Error::internal)?,
+        token_body(&token, catalog.as_deref()).map_err(Error::internal)?,
     ))
 }
 
@@ -305,8 +302,7 @@ async fn validate_or_check(
             } else {
                 None
             };
-            let body = token_body(&subject, catalog.as_deref().map(Vec::as_slice))
-                .map_err(Error::internal)?;
+            let body = token_body(&subject, catalog.as_deref()).map_err(Error::internal)?;
             state
                 .bodies
                 .put(&subject.id, with_catalog, generation, body.clone());

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cache::GenerationCache;
-use crate::catalog::CatalogService;
+use crate::catalog::TokenCatalog;
 use crate::store::Generation;
 use crate::token::payload::isotime;
 use crate::token::provider::{Scope, Token};
@@ -65,7 +65,7 @@ struct TokenView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<SystemAll>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    catalog: Option<&'a [CatalogService]>,
+    catalog: Option<&'a TokenCatalog>,
 }
 
 #[derive(Serialize)]
@@ -80,10 +80,7 @@ fn named<'a>(id: &'a str, name: &'a str) -> Named<'a> {
 /// The response body of a token issue or validation, serialised straight from the
 /// token (no intermediate JSON tree: on a validation that misses the body cache this
 /// was the largest cost).
-pub fn token_body(
-    t: &Token,
-    catalog: Option<&[CatalogService]>,
-) -> Result<Bytes, serde_json::Error> {
+pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, serde_json::Error> {
     let roles = || Some(t.roles.iter().map(|r| named(&r.id, &r.name)).collect());
     let mut view = TokenView {
         methods: &t.payload.methods,

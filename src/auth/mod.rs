@@ -231,8 +231,8 @@ impl AuthService {
 
     async fn find_domain(&self, d: &NamedRef) -> Result<Option<Domain>> {
         match d {
-            NamedRef::Id(id) => self.resource.find_domain(Some(id), None).await,
-            NamedRef::Name(name) => self.resource.find_domain(None, Some(name)).await,
+            NamedRef::Id(id) => self.resource.find_cached_domain(Some(id), None).await,
+            NamedRef::Name(name) => self.resource.find_cached_domain(None, Some(name)).await,
         }
     }
 
@@ -279,7 +279,11 @@ impl AuthService {
             }
             ScopeRequest::ProjectId(id) => self.resource.find_cached_project(id).await?,
             ScopeRequest::ProjectName { name, domain } => match self.find_domain(domain).await? {
-                Some(d) => self.resource.find_project_by_name(&d.id, name).await?,
+                Some(d) => {
+                    self.resource
+                        .find_cached_project_by_name(&d.id, name)
+                        .await?
+                }
                 None => None,
             },
             ScopeRequest::Default => {

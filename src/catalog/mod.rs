@@ -41,6 +41,26 @@ pub struct CatalogService {
     pub name: String,
 }
 
+/// A token's catalog as JSON, rendered once per (project, user) and generation:
+/// every token body that carries it splices these bytes instead of serialising
+/// each endpoint again (that was a fifth of a rescope).
+#[derive(Debug)]
+pub struct TokenCatalog(Box<serde_json::value::RawValue>);
+
+impl TokenCatalog {
+    pub fn render(services: &[CatalogService]) -> Result<Self> {
+        serde_json::value::to_raw_value(services)
+            .map(TokenCatalog)
+            .map_err(Error::internal)
+    }
+}
+
+impl Serialize for TokenCatalog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 /// What every catalog is built from.
 struct CatalogSources {
     services: Vec<crate::store::Service>,
@@ -52,7 +72,7 @@ pub struct CatalogProvider {
     store: Store,
     /// (project, user) -> catalog; any catalog, project or endpoint-filter write
     /// moves the generation and drops it.
-    cache: GenerationCache<(Option<String>, String), Arc<Vec<CatalogService>>>,
+    cache: GenerationCache<(Option<String>, String), Arc<TokenCatalog>>,
     /// The service and endpoint lists, shared by every catalog built in a generation.
     sources: GenerationCache<(), Arc<CatalogSources>>,
     /// Project -> the endpoint ids its OS-EP-FILTER associations allow (None: all).
@@ -106,11 +126,12 @@ impl CatalogProvider {
         &self,
         project_id: Option<&str>,
         user_id: &str,
-    ) -> Result<Arc<Vec<CatalogService>>> {
+    ) -> Result<Arc<TokenCatalog>> {
         let key = (project_id.map(str::to_string), user_id.to_string());
         self.cache
             .get_or_load(key, || async {
-                Ok(Arc::new(self.catalog(project_id, user_id).await?))
+                let services = self.catalog(project_id, user_id).await?;
+                Ok(Arc::new(TokenCatalog::render(&services)?))
             })
             .await
     }

@@ -28,6 +28,9 @@ pub struct ResourceService {
 struct ResourceReadCache {
     projects: GenerationCache<String, Option<Project>>,
     domains: GenerationCache<String, Option<Domain>>,
+    /// (domain id, project name): how a login names its project scope.
+    projects_by_name: GenerationCache<(String, String), Option<Project>>,
+    domains_by_name: GenerationCache<String, Option<Domain>>,
 }
 
 /// Keystone's 409 text for a name already taken.
@@ -71,6 +74,8 @@ impl ResourceService {
         self.cached = Some(ResourceReadCache {
             projects: GenerationCache::new(generation.clone(), capacity, ttl),
             domains: GenerationCache::new(generation.clone(), capacity, ttl),
+            projects_by_name: GenerationCache::new(generation.clone(), capacity, ttl),
+            domains_by_name: GenerationCache::new(generation.clone(), capacity, ttl),
         });
         self
     }
@@ -91,6 +96,48 @@ impl ResourceService {
                     .await?
             }
             None => self.store.get_project(id).await?,
+        })
+    }
+
+    /// `find_project_by_name` for the token paths; see [`Self::cached_project`].
+    pub async fn find_cached_project_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> Result<Option<Project>> {
+        Ok(match &self.cached {
+            Some(c) => {
+                c.projects_by_name
+                    .get_or_load((domain_id.to_string(), name.to_string()), || {
+                        self.store.get_project_by_name(domain_id, name)
+                    })
+                    .await?
+            }
+            None => self.store.get_project_by_name(domain_id, name).await?,
+        })
+    }
+
+    /// `find_domain` for the token paths; see [`Self::cached_project`].
+    pub async fn find_cached_domain(
+        &self,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Option<Domain>> {
+        let Some(c) = &self.cached else {
+            return self.find_domain(id, name).await;
+        };
+        Ok(match (name, id) {
+            (Some(name), _) => {
+                c.domains_by_name
+                    .get_or_load(name.to_string(), || self.store.get_domain_by_name(name))
+                    .await?
+            }
+            (None, Some(id)) => {
+                c.domains
+                    .get_or_load(id.to_string(), || self.store.get_domain(id))
+                    .await?
+            }
+            (None, None) => None,
         })
     }
 

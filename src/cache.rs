@@ -42,6 +42,23 @@ where
         }
     }
 
+    /// Bounded by total weight (e.g. bytes) instead of entry count.
+    pub fn weighted(
+        generation: Generation,
+        max_weight: u64,
+        ttl: Duration,
+        weigh: impl Fn(&K, &V) -> u32 + Send + Sync + 'static,
+    ) -> Self {
+        GenerationCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(max_weight)
+                .weigher(move |k: &K, (_, v): &(u64, V)| weigh(k, v))
+                .time_to_live(ttl)
+                .build(),
+            generation,
+        }
+    }
+
     /// The generation to tag a value with: read it before loading the value.
     pub fn current_generation(&self) -> u64 {
         self.generation.current()
@@ -97,6 +114,22 @@ mod tests {
         assert_eq!(cache.get("k"), None);
         cache.insert("k".into(), cache.current_generation(), 2);
         assert_eq!(cache.get("k"), Some(2));
+    }
+
+    #[test]
+    fn a_weighted_cache_stays_within_its_weight() {
+        let cache: GenerationCache<u32, Vec<u8>> = GenerationCache::weighted(
+            Generation::default(),
+            100,
+            Duration::from_secs(60),
+            |_, v: &Vec<u8>| v.len() as u32,
+        );
+        for k in 0..5 {
+            cache.insert(k, cache.current_generation(), vec![0; 60]);
+            cache.entries.run_pending_tasks();
+        }
+        assert!(cache.entries.weighted_size() <= 100);
+        assert!(cache.entries.entry_count() <= 1);
     }
 
     #[tokio::test]

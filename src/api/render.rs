@@ -133,12 +133,30 @@ pub struct BodyCache {
     without_catalog: GenerationCache<String, Bytes>,
 }
 
+/// Bytes of rendered bodies kept per side (with and without catalog): about 15,000
+/// bodies with a 20-endpoint catalog.
+const BODY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn body_weight(token: &str, body: &Bytes) -> u32 {
+    u32::try_from(token.len() + body.len()).unwrap_or(u32::MAX)
+}
+
 impl BodyCache {
     pub fn new(generation: Generation) -> Self {
         let ttl = std::time::Duration::from_secs(600);
         BodyCache {
-            with_catalog: GenerationCache::new(generation.clone(), 20_000, ttl),
-            without_catalog: GenerationCache::new(generation, 20_000, ttl),
+            with_catalog: GenerationCache::weighted(
+                generation.clone(),
+                BODY_CACHE_BYTES,
+                ttl,
+                |token: &String, body: &Bytes| body_weight(token, body),
+            ),
+            without_catalog: GenerationCache::weighted(
+                generation,
+                BODY_CACHE_BYTES,
+                ttl,
+                |token: &String, body: &Bytes| body_weight(token, body),
+            ),
         }
     }
 

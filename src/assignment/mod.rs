@@ -15,6 +15,7 @@ pub use listing::{AssignmentQuery, AssignmentScope, Indirect, NameBook, RoleAssi
 pub use roles::{check_immutable_update, is_immutable, role_options};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::cache::GenerationCache;
 use crate::error::{Error, Result};
@@ -34,6 +35,14 @@ pub struct AssignmentService {
     /// validation that misses the token cache then costs no role queries for a
     /// user and scope seen since the last write.
     effective: Option<GenerationCache<(String, ScopeKey), Vec<RoleRef>>>,
+    /// Every role and implication rule, read once per generation when the read cache
+    /// is on: each uncached role computation needs both.
+    role_graph: Option<GenerationCache<(), Arc<RoleGraph>>>,
+}
+
+struct RoleGraph {
+    implied: Vec<(String, String)>,
+    roles: Vec<Role>,
 }
 
 /// A [`RoleTarget`] as a cache key. A project's roles also depend on its domain
@@ -68,17 +77,29 @@ impl AssignmentService {
         AssignmentService {
             store,
             effective: None,
+            role_graph: None,
         }
     }
 
     /// Caches effective roles under the state generation (see [`crate::cache`]).
     pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
-        self.effective = Some(GenerationCache::new(
-            self.store.generation().clone(),
-            capacity,
-            ttl,
-        ));
+        let generation = self.store.generation();
+        self.effective = Some(GenerationCache::new(generation.clone(), capacity, ttl));
+        self.role_graph = Some(GenerationCache::new(generation.clone(), 1, ttl));
         self
+    }
+
+    async fn role_graph(&self) -> Result<Arc<RoleGraph>> {
+        let load = || async {
+            Ok::<_, Error>(Arc::new(RoleGraph {
+                implied: self.store.list_implied_roles().await?,
+                roles: self.store.list_roles().await?,
+            }))
+        };
+        match &self.role_graph {
+            Some(cache) => cache.get_or_load((), load).await,
+            None => load().await,
+        }
     }
 
     /// Ids of the projects or domains where the user holds a role directly or
@@ -171,9 +192,8 @@ impl AssignmentService {
         }
         direct.sort();
         direct.dedup();
-        let implied = self.store.list_implied_roles().await?;
-        let roles = self.store.list_roles().await?;
-        Ok(expand(&direct, &implied, &roles))
+        let graph = self.role_graph().await?;
+        Ok(expand(&direct, &graph.implied, &graph.roles))
     }
 
     /// Ids of the project's ancestors, nearest first (a broken or cyclic chain stops).

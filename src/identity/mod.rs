@@ -115,15 +115,19 @@ impl IdentityService {
         self
     }
 
-    /// `get_user` for the token paths, from the read cache when it is on.
+    /// `get_user` for the token paths, from the read cache when it is on. Without
+    /// the password hash: tokens and caches have no use for it.
     pub async fn cached_user(&self, id: &str) -> Result<User> {
+        let load = || async {
+            let user = self.store.get_user(id).await?;
+            Ok::<_, Error>(user.map(|u| User {
+                password_hash: None,
+                ..u
+            }))
+        };
         let found = match &self.users {
-            Some(cache) => {
-                cache
-                    .get_or_load(id.to_string(), || self.store.get_user(id))
-                    .await?
-            }
-            None => self.store.get_user(id).await?,
+            Some(cache) => cache.get_or_load(id.to_string(), load).await?,
+            None => load().await?,
         };
         found.ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
     }

@@ -115,47 +115,52 @@ impl RevokeEvent {
     }
 }
 
-/// The bucket an event is filed under: its most selective non-null field.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Audit(String),
-    Chain(String),
-    User(String),
-    Project(String),
-    Trust(String),
-    Domain(String),
-    Role(String),
-    Consumer(String),
+/// Which field an event is filed under: its most selective non-null one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Field {
+    Audit,
+    Chain,
+    User,
+    Project,
+    Trust,
+    Domain,
+    Role,
+    Consumer,
     /// Matches on time alone (e.g. "everything issued before X").
     Any,
 }
 
-fn key_of(e: &RevokeEvent) -> Key {
+/// A bucket: the field and a hash of its value. Keys hold no strings (less memory
+/// per event, no allocation per lookup); a hash collision only puts an unrelated
+/// event in front of `matches()`, which compares every field itself.
+type Key = (Field, u64);
+
+fn field_of(e: &RevokeEvent) -> (Field, Option<&str>) {
     let r = &e.row;
-    if let Some(v) = &r.audit_id {
-        Key::Audit(v.clone())
-    } else if let Some(v) = &r.audit_chain_id {
-        Key::Chain(v.clone())
-    } else if let Some(v) = &r.user_id {
-        Key::User(v.clone())
-    } else if let Some(v) = &r.project_id {
-        Key::Project(v.clone())
-    } else if let Some(v) = &r.trust_id {
-        Key::Trust(v.clone())
-    } else if let Some(v) = r.domain_id.as_ref().or(e.domain_scope_id.as_ref()) {
-        Key::Domain(v.clone())
-    } else if let Some(v) = &r.role_id {
-        Key::Role(v.clone())
-    } else if let Some(v) = &r.consumer_id {
-        Key::Consumer(v.clone())
-    } else {
-        Key::Any
-    }
+    let candidates = [
+        (Field::Audit, r.audit_id.as_deref()),
+        (Field::Chain, r.audit_chain_id.as_deref()),
+        (Field::User, r.user_id.as_deref()),
+        (Field::Project, r.project_id.as_deref()),
+        (Field::Trust, r.trust_id.as_deref()),
+        (
+            Field::Domain,
+            r.domain_id.as_deref().or(e.domain_scope_id.as_deref()),
+        ),
+        (Field::Role, r.role_id.as_deref()),
+        (Field::Consumer, r.consumer_id.as_deref()),
+    ];
+    candidates
+        .into_iter()
+        .find(|(_, v)| v.is_some())
+        .unwrap_or((Field::Any, None))
 }
 
 #[derive(Default)]
 struct Index {
     buckets: HashMap<Key, Vec<Arc<RevokeEvent>>>,
+    /// Hashes field values into keys (randomly seeded, like HashMap's own).
+    hasher: std::collections::hash_map::RandomState,
     seen: HashSet<i64>,
     /// Highest event id loaded: the next refresh starts a little below it.
     high_water: i64,
@@ -166,51 +171,46 @@ struct Index {
 }
 
 impl Index {
+    fn key(&self, field: Field, value: Option<&str>) -> Key {
+        use std::hash::BuildHasher;
+        (field, value.map_or(0, |v| self.hasher.hash_one(v)))
+    }
+
     fn insert(&mut self, row: RevocationEventRow) {
         if !self.seen.insert(row.id) {
             return;
         }
         self.high_water = self.high_water.max(row.id);
         let event = Arc::new(RevokeEvent::from_row(row));
-        self.buckets.entry(key_of(&event)).or_default().push(event);
+        let (field, value) = field_of(&event);
+        let key = self.key(field, value);
+        self.buckets.entry(key).or_default().push(event);
         self.len += 1;
     }
 
     fn is_revoked(&self, t: &TokenValues) -> bool {
-        let mut keys: Vec<Key> = Vec::with_capacity(8 + t.roles.len());
-        if let Some(a) = &t.audit_id {
-            keys.push(Key::Audit(a.clone()));
-        }
-        if let Some(c) = &t.audit_chain_id {
-            keys.push(Key::Chain(c.clone()));
-        }
-        keys.push(Key::User(t.user_id.clone()));
-        for u in [&t.trustor_id, &t.trustee_id].into_iter().flatten() {
-            keys.push(Key::User(u.clone()));
-        }
-        if let Some(p) = &t.project_id {
-            keys.push(Key::Project(p.clone()));
-        }
-        if let Some(tr) = &t.trust_id {
-            keys.push(Key::Trust(tr.clone()));
-        }
-        for d in [&t.identity_domain_id, &t.assignment_domain_id]
+        let matches_in = |field: Field, value: Option<&str>| {
+            self.buckets
+                .get(&self.key(field, value))
+                .is_some_and(|events| events.iter().any(|e| e.matches(t)))
+        };
+        let single = [
+            (Field::Audit, t.audit_id.as_deref()),
+            (Field::Chain, t.audit_chain_id.as_deref()),
+            (Field::User, Some(t.user_id.as_str())),
+            (Field::User, t.trustor_id.as_deref()),
+            (Field::User, t.trustee_id.as_deref()),
+            (Field::Project, t.project_id.as_deref()),
+            (Field::Trust, t.trust_id.as_deref()),
+            (Field::Domain, t.identity_domain_id.as_deref()),
+            (Field::Domain, t.assignment_domain_id.as_deref()),
+            (Field::Consumer, t.consumer_id.as_deref()),
+        ];
+        single
             .into_iter()
-            .flatten()
-        {
-            keys.push(Key::Domain(d.clone()));
-        }
-        for r in &t.roles {
-            keys.push(Key::Role(r.clone()));
-        }
-        if let Some(c) = &t.consumer_id {
-            keys.push(Key::Consumer(c.clone()));
-        }
-        keys.push(Key::Any);
-        keys.iter()
-            .filter_map(|k| self.buckets.get(k))
-            .flatten()
-            .any(|e| e.matches(t))
+            .any(|(field, value)| value.is_some() && matches_in(field, value))
+            || t.roles.iter().any(|r| matches_in(Field::Role, Some(r)))
+            || matches_in(Field::Any, None)
     }
 }
 
@@ -600,6 +600,20 @@ mod tests {
             ..token()
         };
         assert!(revoked_by(e, &trust_token));
+    }
+
+    #[test]
+    fn a_bucket_collision_never_revokes_an_unrelated_token() {
+        let t = token();
+        let mut index = Index::default();
+        // File another user's event under this token's user key, as a hash
+        // collision would: matches() must still compare the value itself.
+        let key = index.key(Field::User, Some(&t.user_id));
+        let other = RevokeEvent::from_row(event(|e| e.user_id = Some("someone-else".into())));
+        index.buckets.entry(key).or_default().push(Arc::new(other));
+        assert!(!index.is_revoked(&t));
+        index.insert(event(|e| e.user_id = Some(t.user_id.clone())));
+        assert!(index.is_revoked(&t));
     }
 
     #[test]

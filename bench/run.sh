@@ -320,7 +320,7 @@ fi
 meta machine "$MACHINE, load average at end $(cut -d' ' -f1 /proc/loadavg)"
 meta params "wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), -t$THREADS (-t1 for c<2), ${DURATION}s per workload, ${WARMUP}s warm-up for discovery/validate-hot/validate-nocatalog/rescope, --timeout 30s; $TOKENS tokens for validate-many, up to $COLD_TOKENS for validate-cold; password logins rotate over $PASSWORD_USERS users"
 meta commit "$commit"
-meta rs_server "release build, default [server] settings (actix workers = cores, SQLite pool 8, concurrent argon2id hashes = half the cores), [token] caching default"
+meta rs_server "release build, default [server] settings (actix workers = cores, SQLite pool 8, concurrent argon2id hashes = cores on threads at nice 10), [token] caching default"
 if [[ $PYTHON_SIDE == 1 ]]; then
   meta py_server "keystone 30.0.0 under gunicorn 27.0.1 (2 sync workers), SQLite, [cache] enabled with dogpile.cache.memory, [token] caching = true, password hashes bcrypt (Keystone's default)"
 fi

@@ -37,6 +37,10 @@ pub fn python_format(
     lookup: &dyn Fn(&str) -> Option<String>,
     strict_unkeyed: bool,
 ) -> Result<String, FormatError> {
+    // Most endpoint URLs hold no template at all: every token's catalog formats them.
+    if !template.contains(['%', '$']) {
+        return Ok(template.to_string());
+    }
     let src = template.replace("$(", "%(");
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());

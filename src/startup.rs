@@ -24,8 +24,8 @@ use crate::token::keys::{KeyRepository, KeyRing};
 use crate::token::payload::AuthMethods;
 use crate::token::provider::{TokenProvider, TokenSettings};
 
-/// Validated tokens kept in memory with `[token] caching` on.
-const TOKEN_CACHE_ENTRIES: u64 = 100_000;
+/// Memory for validated tokens with `[token] caching` on: about 30,000 tokens.
+const TOKEN_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 /// Users, projects, domains and (user, scope) role sets kept for validation.
 const READ_CACHE_ENTRIES: u64 = 50_000;
 
@@ -107,7 +107,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             expiration_secs: token.expiration as i64,
             allow_expired_window_secs: token.allow_expired_window as i64,
             default_domain_id: settings.identity.default_domain_id.clone(),
-            cache_capacity: with_cache(TOKEN_CACHE_ENTRIES).unwrap_or(0),
+            cache_bytes: with_cache(TOKEN_CACHE_BYTES).unwrap_or(0),
             cache_ttl,
         },
         identity.clone(),

@@ -11,6 +11,43 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "two-process-secret";
 
+async fn status_of_validation(
+    client: &reqwest::Client,
+    base: &str,
+    caller: &str,
+    subject: &str,
+) -> u16 {
+    client
+        .get(format!("{base}/v3/auth/tokens"))
+        .header("X-Auth-Token", caller)
+        .header("X-Subject-Token", subject)
+        .send()
+        .await
+        .expect("validate")
+        .status()
+        .as_u16()
+}
+
+/// Polls until the other process answers 404; fails if it still answers 200 after 2 s.
+async fn rejected_within_two_seconds<F, Fut>(what: &str, status: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let since = Instant::now();
+    loop {
+        match status().await {
+            404 => return,
+            200 => assert!(
+                since.elapsed() < Duration::from_secs(2),
+                "the other process still accepts {what} after 2 s"
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_and_grant_removals_reach_the_other_process_within_two_seconds() {
     let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
@@ -72,20 +109,16 @@ async fn revocations_and_grant_removals_reach_the_other_process_within_two_secon
     )
     .await;
     let subject = issue(one.base_url(), json!("unscoped")).await;
-    let validate_on_two = || async {
-        client
-            .get(format!("{}/v3/auth/tokens", two.base_url()))
-            .header("X-Auth-Token", &admin)
-            .header("X-Subject-Token", &subject)
-            .send()
-            .await
-            .expect("validate")
-            .status()
-            .as_u16()
-    };
+    let two_url = two.base_url();
     // Validated (and cached) on the second process first.
-    assert_eq!(validate_on_two().await, 200);
-    assert_eq!(validate_on_two().await, 200);
+    assert_eq!(
+        status_of_validation(&client, &two_url, &admin, &subject).await,
+        200
+    );
+    assert_eq!(
+        status_of_validation(&client, &two_url, &admin, &subject).await,
+        200
+    );
 
     let r = client
         .delete(format!("{}/v3/auth/tokens", one.base_url()))
@@ -95,18 +128,10 @@ async fn revocations_and_grant_removals_reach_the_other_process_within_two_secon
         .await
         .expect("revoke");
     assert_eq!(r.status().as_u16(), 204);
-    let revoked = Instant::now();
-    loop {
-        match validate_on_two().await {
-            404 => break,
-            200 => assert!(
-                revoked.elapsed() < Duration::from_secs(2),
-                "the other process still accepts the revoked token after 2 s"
-            ),
-            other => panic!("unexpected status {other}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rejected_within_two_seconds("the revoked token", || {
+        status_of_validation(&client, &two_url, &admin, &subject)
+    })
+    .await;
 
     // A grant removed through one process: no revocation event, only the live
     // re-check of roles, which the other process serves from its read caches
@@ -168,19 +193,14 @@ async fn revocations_and_grant_removals_reach_the_other_process_within_two_secon
         .to_str()
         .expect("token")
         .to_string();
-    let validate_member_on_two = || async {
-        client
-            .get(format!("{}/v3/auth/tokens", two.base_url()))
-            .header("X-Auth-Token", &admin)
-            .header("X-Subject-Token", &member_token)
-            .send()
-            .await
-            .expect("validate")
-            .status()
-            .as_u16()
-    };
-    assert_eq!(validate_member_on_two().await, 200);
-    assert_eq!(validate_member_on_two().await, 200);
+    assert_eq!(
+        status_of_validation(&client, &two_url, &admin, &member_token).await,
+        200
+    );
+    assert_eq!(
+        status_of_validation(&client, &two_url, &admin, &member_token).await,
+        200
+    );
     let r = client
         .delete(&grant)
         .header("X-Auth-Token", &admin)
@@ -188,18 +208,10 @@ async fn revocations_and_grant_removals_reach_the_other_process_within_two_secon
         .await
         .expect("remove grant");
     assert_eq!(r.status().as_u16(), 204);
-    let removed = Instant::now();
-    loop {
-        match validate_member_on_two().await {
-            404 => break,
-            200 => assert!(
-                removed.elapsed() < Duration::from_secs(2),
-                "the other process still accepts a token whose only grant was removed after 2 s"
-            ),
-            other => panic!("unexpected status {other}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rejected_within_two_seconds("a token whose only grant was removed", || {
+        status_of_validation(&client, &two_url, &admin, &member_token)
+    })
+    .await;
 
     drop(one);
     drop(two);

@@ -2,9 +2,10 @@
 //! and fixtures created through the store (the users/groups/projects APIs are built
 //! elsewhere).
 
-use keystone_rs::store::{Domain, Group, Project, TargetKind, User};
+use keystone_rs::store::{Group, Project, TargetKind, User};
 use serde_json::{json, Value};
 
+pub use crate::helpers::create_domain;
 use crate::helpers::{id, TestApp};
 
 pub const PASSWORD: &str = "pa55word";
@@ -18,38 +19,11 @@ pub async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut rb = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        rb = rb.header("X-Auth-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
+    crate::helpers::call(app, method, path, token, body).await
 }
 
 pub async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     call(app, "GET", path, Some(token), None).await
-}
-
-pub async fn create_domain(app: &TestApp, name: &str) -> String {
-    let d = Domain {
-        id: id(),
-        name: name.into(),
-        description: String::new(),
-        enabled: true,
-        extra: Default::default(),
-    };
-    app.state.store.create_domain(&d).await.expect("domain");
-    d.id
 }
 
 pub async fn create_project_under(

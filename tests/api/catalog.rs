@@ -4,35 +4,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+pub use crate::helpers::call;
 #[allow(unused_imports)]
 use crate::helpers::{message, TestApp, ADMIN_PASSWORD};
 use keystone_rs::store::TargetKind;
-
-/// One request; returns (status, JSON body or Null when there is none).
-pub async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        rb = rb.header("X-Auth-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
-}
 
 /// A user with `reader` on the system, and a system-scoped token.
 pub async fn system_reader_token(app: &TestApp) -> String {

@@ -35,6 +35,63 @@ pub struct TestApp {
     pg_db: Option<(String, String)>,
 }
 
+/// (status, headers, JSON body): Null when the body is empty, the raw text when it
+/// is not JSON.
+pub async fn response_parts(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, headers, body)
+}
+
+/// One request with an optional `X-Auth-Token` and JSON body; (status, headers, body).
+pub async fn call_with_headers(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut rb = app.client.request(method, app.url(path));
+    if let Some(t) = token {
+        rb = rb.header("X-Auth-Token", t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    response_parts(rb.send().await.expect("request")).await
+}
+
+/// [`call_with_headers`] without the headers.
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, _, body) = call_with_headers(app, method, path, token, body).await;
+    (status, body)
+}
+
+/// A domain created through the store; its id.
+pub async fn create_domain(app: &TestApp, name: &str) -> String {
+    let d = keystone_rs::store::Domain {
+        id: id(),
+        name: name.into(),
+        description: String::new(),
+        enabled: true,
+        extra: Default::default(),
+    };
+    app.state.store.create_domain(&d).await.expect("domain");
+    d.id
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var("KEYSTONE_TEST_POSTGRES_URL")
         .ok()
@@ -385,16 +442,7 @@ impl TestApp {
         if let Some(s) = subject {
             rb = rb.header("X-Subject-Token", s);
         }
-        let r = rb.send().await.expect("request");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, headers, body)
+        response_parts(rb.send().await.expect("request")).await
     }
 
     pub async fn validate(&self, caller: &str, subject: &str, query: &str) -> (u16, Value) {

@@ -6,35 +6,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::helpers::call_with_headers as call;
 #[allow(unused_imports)]
 use crate::helpers::{message, spawn_app_with, Db, TestApp};
-
-/// One request; returns (status, headers, JSON body or Null when empty).
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut rb = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        rb = rb.header("X-Auth-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, headers, body)
-}
 
 async fn status(
     app: &TestApp,

@@ -5,47 +5,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+pub use crate::helpers::{call, create_domain};
 #[allow(unused_imports)]
 use crate::helpers::{id, message, Member, TestApp, ADMIN_PASSWORD};
-use keystone_rs::store::{Domain, TargetKind};
-
-/// One request; returns (status, JSON body or Null when empty).
-pub async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        rb = rb.header("X-Auth-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
-}
-
-pub async fn create_domain(app: &TestApp, name: &str) -> String {
-    let d = Domain {
-        id: id(),
-        name: name.into(),
-        description: String::new(),
-        enabled: true,
-        extra: Default::default(),
-    };
-    app.state.store.create_domain(&d).await.expect("domain");
-    d.id
-}
+use keystone_rs::store::TargetKind;
 
 /// A fresh user (default domain) holding `role` on the system, with a system-scoped token.
 pub async fn system_token(app: &TestApp, role: &str) -> (Member, String) {

@@ -99,6 +99,23 @@ where
     }
 }
 
+/// Through `cache` when caching is on, straight to `load()` when it is off.
+pub async fn read_through<K, V, E, Fut>(
+    cache: Option<&GenerationCache<K, V>>,
+    key: K,
+    load: impl FnOnce() -> Fut,
+) -> Result<V, E>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, E>>,
+{
+    match cache {
+        Some(cache) => cache.get_or_load(key, load).await,
+        None => load().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

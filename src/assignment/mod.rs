@@ -17,7 +17,7 @@ pub use roles::{check_immutable_update, is_immutable, role_options};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::cache::GenerationCache;
+use crate::cache::{read_through, GenerationCache};
 use crate::error::{Error, Result};
 use crate::store::{Project, Role, Store, TargetKind};
 
@@ -96,10 +96,7 @@ impl AssignmentService {
                 roles: self.store.list_roles().await?,
             }))
         };
-        match &self.role_graph {
-            Some(cache) => cache.get_or_load((), load).await,
-            None => load().await,
-        }
+        read_through(self.role_graph.as_ref(), (), load).await
     }
 
     /// Ids of the projects or domains where the user holds a role directly or
@@ -132,16 +129,12 @@ impl AssignmentService {
         user_id: &str,
         target: RoleTarget<'_>,
     ) -> Result<Vec<RoleRef>> {
-        match &self.effective {
-            Some(cache) => {
-                cache
-                    .get_or_load((user_id.to_string(), target.into()), || {
-                        self.compute_effective_roles(user_id, target)
-                    })
-                    .await
-            }
-            None => self.compute_effective_roles(user_id, target).await,
-        }
+        read_through(
+            self.effective.as_ref(),
+            (user_id.to_string(), target.into()),
+            || self.compute_effective_roles(user_id, target),
+        )
+        .await
     }
 
     async fn compute_effective_roles(

@@ -7,7 +7,7 @@
 
 pub mod password;
 
-use crate::cache::GenerationCache;
+use crate::cache::{read_through, GenerationCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::resource::ResourceService;
@@ -125,10 +125,7 @@ impl IdentityService {
                 ..u
             }))
         };
-        let found = match &self.users {
-            Some(cache) => cache.get_or_load(id.to_string(), load).await?,
-            None => load().await?,
-        };
+        let found = read_through(self.users.as_ref(), id.to_string(), load).await?;
         found.ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
     }
 

@@ -7,7 +7,7 @@ pub use projects::{
     validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
 };
 
-use crate::cache::GenerationCache;
+use crate::cache::{read_through, GenerationCache};
 use crate::error::{Error, Result};
 use crate::revoke::RevokeService;
 use crate::store::{Domain, Project, Store, StoreError};
@@ -89,14 +89,8 @@ impl ResourceService {
     }
 
     pub async fn find_cached_project(&self, id: &str) -> Result<Option<Project>> {
-        Ok(match &self.cached {
-            Some(c) => {
-                c.projects
-                    .get_or_load(id.to_string(), || self.store.get_project(id))
-                    .await?
-            }
-            None => self.store.get_project(id).await?,
-        })
+        let cache = self.cached.as_ref().map(|c| &c.projects);
+        Ok(read_through(cache, id.to_string(), || self.store.get_project(id)).await?)
     }
 
     /// `find_project_by_name` for the token paths; see [`Self::cached_project`].
@@ -105,16 +99,12 @@ impl ResourceService {
         domain_id: &str,
         name: &str,
     ) -> Result<Option<Project>> {
-        Ok(match &self.cached {
-            Some(c) => {
-                c.projects_by_name
-                    .get_or_load((domain_id.to_string(), name.to_string()), || {
-                        self.store.get_project_by_name(domain_id, name)
-                    })
-                    .await?
-            }
-            None => self.store.get_project_by_name(domain_id, name).await?,
+        let cache = self.cached.as_ref().map(|c| &c.projects_by_name);
+        let key = (domain_id.to_string(), name.to_string());
+        Ok(read_through(cache, key, || {
+            self.store.get_project_by_name(domain_id, name)
         })
+        .await?)
     }
 
     /// `find_domain` for the token paths; see [`Self::cached_project`].
@@ -123,19 +113,18 @@ impl ResourceService {
         id: Option<&str>,
         name: Option<&str>,
     ) -> Result<Option<Domain>> {
-        let Some(c) = &self.cached else {
-            return self.find_domain(id, name).await;
-        };
+        // Keystone: when both are given, the name wins (as in `find_domain`).
         Ok(match (name, id) {
             (Some(name), _) => {
-                c.domains_by_name
-                    .get_or_load(name.to_string(), || self.store.get_domain_by_name(name))
-                    .await?
+                let cache = self.cached.as_ref().map(|c| &c.domains_by_name);
+                read_through(cache, name.to_string(), || {
+                    self.store.get_domain_by_name(name)
+                })
+                .await?
             }
             (None, Some(id)) => {
-                c.domains
-                    .get_or_load(id.to_string(), || self.store.get_domain(id))
-                    .await?
+                let cache = self.cached.as_ref().map(|c| &c.domains);
+                read_through(cache, id.to_string(), || self.store.get_domain(id)).await?
             }
             (None, None) => None,
         })
@@ -143,15 +132,9 @@ impl ResourceService {
 
     /// `get_domain` for the token paths; see [`Self::cached_project`].
     pub async fn cached_domain(&self, id: &str) -> Result<Domain> {
-        let found = match &self.cached {
-            Some(c) => {
-                c.domains
-                    .get_or_load(id.to_string(), || self.store.get_domain(id))
-                    .await?
-            }
-            None => self.store.get_domain(id).await?,
-        };
-        found.ok_or_else(|| Error::not_found(format!("Could not find domain: {id}.")))
+        self.find_cached_domain(Some(id), None)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Could not find domain: {id}.")))
     }
 
     pub fn default_domain_id(&self) -> &str {

@@ -8,7 +8,7 @@
 //!     [--revoked-within SECS]
 //! ```
 //!
-//! It goes through the crate's own library (Store, build_state, bootstrap,
+//! It goes through the crate's own library (Store, build_services, bootstrap,
 //! TokenProvider), not raw SQL, so the data set is exactly what the server would
 //! have written itself. Every user shares one precomputed argon2id hash (OWASP
 //! parameters, computed once by `PasswordHasher`) so seeding 100,000 users costs
@@ -38,11 +38,11 @@ use keystone_rs::bootstrap::{bootstrap, BootstrapOptions};
 use keystone_rs::clock::Clock;
 use keystone_rs::config::Settings;
 use keystone_rs::identity::PasswordHasher;
-use keystone_rs::startup::build_state;
-use keystone_rs::store::{
-    ActorKind, Assignment, Endpoint, Project, RevocationEventRow, Role, Service, Store, TargetKind,
-    User,
+use keystone_rs::model::{
+    ActorKind, Assignment, Endpoint, Project, RevocationEventRow, Role, Service, TargetKind, User,
 };
+use keystone_rs::startup::build_services;
+use keystone_rs::store::Store;
 use keystone_rs::token::keys::KeyRepository;
 use keystone_rs::token::provider::{IssueRequest, Scope};
 
@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
     );
     repo.setup().context("fernet setup")?;
     let domain_id = settings.identity.default_domain_id.clone();
-    let state = build_state(settings, Clock::system()).await?;
+    let (state, store) = build_services(settings, Clock::system()).await?;
     let base = args.base_url.trim_end_matches('/').to_string();
     let report = bootstrap(
         &state,
@@ -213,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
     if report.created.is_empty() {
         bail!("the database was already seeded: start from an empty one");
     }
-    let store = &state.store;
+    let store = &store;
 
     // Roles: bench-role-0 -> ... -> bench-role-4 -> member (-> reader).
     let member = store

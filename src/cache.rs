@@ -11,7 +11,29 @@ use std::future::Future;
 use std::hash::Hash;
 use std::time::Duration;
 
-use crate::store::Generation;
+/// Counts writes that can change a validation's answer, so caches know when to drop.
+/// Bumped locally after every such write, and in the `state_generation` row so other
+/// servers notice on their next poll.
+#[derive(Clone, Debug, Default)]
+pub struct Generation {
+    pub(crate) local: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) last_db_value: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Generation {
+    pub fn current(&self) -> u64 {
+        self.local.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump(&self) {
+        self.local.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bump_for_test(&self) {
+        self.bump();
+    }
+}
 
 #[derive(Clone)]
 pub struct GenerationCache<K, V> {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::bootstrap::{bootstrap, BootstrapOptions};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::startup::{build_state, Application};
+use crate::startup::{build_services, Application};
 use crate::store::Store;
 use crate::token::keys::{KeyRepository, SafetyCheck, SetupOutcome};
 
@@ -169,9 +169,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bootstrap(args) => {
-            let state = build_state(settings, Clock::system()).await?;
+            let (services, _) = build_services(settings, Clock::system()).await?;
             let report = bootstrap(
-                &state,
+                &services,
                 &BootstrapOptions {
                     username: args.bootstrap_username,
                     password: args.bootstrap_password,
@@ -200,8 +200,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Revoke {
             command: RevokeCommand::Prune,
         } => {
-            let state = build_state(settings, Clock::system()).await?;
-            let removed = state.revoke.prune().await?;
+            let (services, _) = build_services(settings, Clock::system()).await?;
+            let removed = services.revoke.prune().await?;
             println!("pruned {removed} revocation events");
             Ok(0)
         }

@@ -10,7 +10,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::token::payload::KEYSTONE_DEFAULT_METHODS;
+/// Keystone 30.0.0's default `[auth] methods` (the mirror lacks
+/// `ec2credential`). The position defines the bit: i-th method = `1 << i`.
+pub const KEYSTONE_DEFAULT_METHODS: &[&str] = &[
+    "external",
+    "password",
+    "token",
+    "oauth1",
+    "mapped",
+    "application_credential",
+    "ec2credential",
+];
 
 /// Environment variables with this prefix override file options.
 pub const ENV_PREFIX: &str = "KEYSTONE_";

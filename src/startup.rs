@@ -19,6 +19,7 @@ use crate::identity::{IdentityService, PasswordHasher};
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
+use crate::services::Services;
 use crate::store::Store;
 use crate::token::keys::{KeyRepository, KeyRing};
 use crate::token::payload::AuthMethods;
@@ -29,8 +30,9 @@ const TOKEN_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 /// Users, projects, domains and (user, scope) role sets kept for validation.
 const READ_CACHE_ENTRIES: u64 = 50_000;
 
-/// Services built from settings, shared by the HTTP server and the CLI.
-pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
+/// Services built from settings, shared by the HTTP server, the CLI and bootstrap;
+/// also the store, for the few callers below the services (migrations, tests).
+pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<(Services, Store)> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -129,9 +131,8 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             .with_context(|| format!("loading policy file {}", path.display()))?,
         None => Enforcer::with_defaults(),
     };
-    Ok(AppState {
+    let services = Services {
         settings: Arc::new(settings),
-        store: store.clone(),
         tokens,
         auth,
         identity,
@@ -140,8 +141,9 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         catalog: CatalogProvider::new(store.clone()),
         revoke,
         policy: Arc::new(policy),
-        bodies: crate::api::render::BodyCache::new(store.generation().clone()),
-    })
+        generation: store.generation().clone(),
+    };
+    Ok((services, store))
 }
 
 /// A bound, not yet running server.
@@ -149,6 +151,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    store: Store,
 }
 
 impl Application {
@@ -156,7 +159,8 @@ impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let bind = settings.server.bind.clone();
         let workers = settings.server.workers;
-        let state = build_state(settings, clock).await?;
+        let (services, store) = build_services(settings, clock).await?;
+        let state = AppState::new(services);
         state.revoke.spawn_upkeep();
         let listener = TcpListener::bind(&bind).with_context(|| format!("binding {bind}"))?;
         let port = listener.local_addr()?.port();
@@ -176,6 +180,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            store,
         })
     }
 
@@ -185,6 +190,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The database below the services: for tests that set up state the API cannot.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -14,7 +14,7 @@ use super::{base_url, json_response, AppState};
 use crate::auth::{missing, AuthRequest, NamedRef, PasswordMethod, ScopeRequest};
 use crate::error::Error;
 use crate::identity::UserRef;
-use crate::store::RevocationEventRow;
+use crate::model::RevocationEventRow;
 use crate::token::provider::{Scope, Token};
 
 /// oslo's non-strict `bool_from_string`.
@@ -384,7 +384,7 @@ pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
 pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let caller = super::common::caller(&req, &state).await?;
     let base = base_url(&req, &state.settings);
-    let projects: Vec<crate::store::Project> = state
+    let projects: Vec<crate::model::Project> = state
         .identity
         .list_projects_for_user(&caller.user.id)
         .await?

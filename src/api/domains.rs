@@ -11,7 +11,7 @@ use super::common::{
 };
 use super::error::ApiResult;
 use super::{json_response, AppState};
-use crate::store::Domain;
+use crate::model::Domain;
 
 const KNOWN: &[&str] = &[
     "id",

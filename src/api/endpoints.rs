@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::services::require_matching_id;
 use super::{json_response, AppState};
 use crate::catalog::{url::valid_endpoint_url, EndpointFilters, EndpointPatch};
-use crate::store::Endpoint;
+use crate::model::Endpoint;
 
 const KNOWN: &[&str] = &[
     "id",

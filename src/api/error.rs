@@ -42,12 +42,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Service(e.into())
-    }
-}
-
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Keystone's wording for a body it could not parse.

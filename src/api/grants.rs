@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiResult};
 use super::roles::{render as render_role, role_target};
 use super::{json_response, AppState};
 use crate::error::Error;
-use crate::store::{
+use crate::model::{
     ActorKind, Assignment, Domain, Group, Project, TargetKind, User, SYSTEM_TARGET,
 };
 

@@ -21,7 +21,7 @@ use super::users::{
 use super::{json_response, method_not_allowed, AppState};
 use crate::error::Error;
 use crate::identity::UserRef;
-use crate::store::{Group, GroupFilter};
+use crate::model::{Group, GroupFilter};
 
 const KNOWN: &[&str] = &["id", "name", "domain_id", "description", "links"];
 

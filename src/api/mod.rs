@@ -21,42 +21,39 @@ pub mod roles;
 pub mod services;
 pub mod users;
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::assignment::AssignmentService;
-use crate::auth::AuthService;
-use crate::catalog::CatalogProvider;
 use crate::config::Settings;
-use crate::identity::IdentityService;
-use crate::policy::Enforcer;
-use crate::resource::ResourceService;
-use crate::revoke::RevokeService;
-use crate::store::Store;
-use crate::token::provider::TokenProvider;
+use crate::services::Services;
 
 use self::error::ApiError;
 
-/// Everything a handler may call; built once in `startup`.
+/// What a handler sees: the services and the HTTP layer's own render caches.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub tokens: TokenProvider,
-    pub auth: AuthService,
-    pub identity: IdentityService,
-    pub resource: ResourceService,
-    pub assignment: AssignmentService,
-    pub catalog: CatalogProvider,
-    pub revoke: RevokeService,
-    pub policy: Arc<Enforcer>,
+    pub services: Services,
     /// Rendered validation bodies (see `render::BodyCache`).
     pub bodies: render::BodyCache,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        let bodies = render::BodyCache::new(services.generation.clone());
+        AppState { services, bodies }
+    }
+}
+
+/// Handlers call services as `state.identity`, `state.tokens`, ...
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

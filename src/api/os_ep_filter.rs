@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::{endpoints, json_response, AppState};
 use crate::auth::missing;
 use crate::catalog::GROUP_FILTER_KEYS;
-use crate::store::EndpointGroup;
+use crate::model::EndpointGroup;
 
 const GROUP_ATTRS: &[&str] = &["description", "filters", "name"];
 const GROUPS: &str = "OS-EP-FILTER/endpoint_groups";

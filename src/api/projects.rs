@@ -20,10 +20,10 @@ use super::common::{
 use super::error::{ApiError, ApiResult};
 use super::{base_url, json_response, AppState};
 use crate::error::Error;
+use crate::model::Domain;
 use crate::resource::{
     validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
 };
-use crate::store::Domain;
 use crate::token::provider::{Scope, Token};
 
 /// Attributes with a meaning of their own; anything else is Keystone's `extra`.
@@ -63,7 +63,7 @@ fn attributes(v: &ProjectView) -> Map<String, Value> {
 pub async fn render_collection(
     req: &HttpRequest,
     state: &AppState,
-    projects: Vec<crate::store::Project>,
+    projects: Vec<crate::model::Project>,
     links: Value,
 ) -> ApiResult<HttpResponse> {
     let views = state.resource.project_views(projects).await?;
@@ -290,7 +290,7 @@ async fn expand(
     let visible = if parents_list || subtree_list {
         state
             .assignment
-            .target_ids_for_user(&caller.user.id, crate::store::TargetKind::Project)
+            .target_ids_for_user(&caller.user.id, crate::model::TargetKind::Project)
             .await?
     } else {
         Vec::new()
@@ -323,7 +323,7 @@ async fn expand(
 async fn wrap_visible(
     req: &HttpRequest,
     state: &AppState,
-    projects: &[crate::store::Project],
+    projects: &[crate::model::Project],
     visible: &[String],
 ) -> ApiResult<Value> {
     let mut out = Vec::new();
@@ -336,7 +336,7 @@ async fn wrap_visible(
 }
 
 /// Keystone's `subtree_as_ids`: {child: {grandchild: null}}, or null for a leaf.
-fn nest_children(id: &str, subtree: &[crate::store::Project]) -> Value {
+fn nest_children(id: &str, subtree: &[crate::model::Project]) -> Value {
     let children: Map<String, Value> = subtree
         .iter()
         .filter(|p| p.parent_id.as_deref() == Some(id))

@@ -11,7 +11,7 @@ use super::common::{authorize, collection_links, entity_body, entity_links, extr
 use super::error::{ApiError, ApiResult};
 use super::{json_response, AppState};
 use crate::catalog::RegionPatch;
-use crate::store::Region;
+use crate::model::Region;
 
 const KNOWN: &[&str] = &["id", "description", "parent_region_id", "links"];
 

@@ -5,9 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cache::GenerationCache;
+use crate::cache::{Generation, GenerationCache};
 use crate::catalog::TokenCatalog;
-use crate::store::Generation;
 use crate::token::payload::isotime;
 use crate::token::provider::{Scope, Token};
 

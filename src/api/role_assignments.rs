@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::roles::valid_id;
 use super::{base_url, json_response, AppState};
 use crate::assignment::{AssignmentQuery, AssignmentScope, NameBook, RoleAssignment};
-use crate::store::ActorKind;
+use crate::model::ActorKind;
 use crate::token::provider::Scope;
 
 /// The request's query, first value per name (as Flask's `args.get`).

@@ -16,7 +16,7 @@ use super::common::{
 use super::error::{ApiError, ApiResult};
 use super::{base_url, json_response, AppState};
 use crate::assignment::{check_immutable_update, role_options};
-use crate::store::Role;
+use crate::model::Role;
 
 /// Attributes with a meaning of their own; everything else is free-form `extra`.
 const KNOWN: &[&str] = &["id", "name", "domain_id", "description", "options", "links"];

@@ -16,7 +16,7 @@ use super::common::{
 };
 use super::error::{ApiError, ApiResult};
 use super::{json_response, AppState};
-use crate::store::Service;
+use crate::model::Service;
 
 const KNOWN: &[&str] = &["id", "type", "name", "enabled", "links"];
 

@@ -20,7 +20,7 @@ use super::render::password_expiry;
 use super::{json_response, method_not_allowed, AppState};
 use crate::error::Error;
 use crate::identity::{PasswordChange, UserRef};
-use crate::store::{Group, Project, User, UserFilter};
+use crate::model::{Group, Project, User, UserFilter};
 use crate::token::provider::{Scope, Token};
 
 /// Attributes with a meaning of their own; everything else is Keystone's `extra`.

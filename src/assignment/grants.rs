@@ -6,7 +6,7 @@
 
 use super::{role_not_found, AssignmentService};
 use crate::error::{Error, Result};
-use crate::store::{ActorKind, Assignment, Role, TargetKind};
+use crate::model::{ActorKind, Assignment, Role, TargetKind};
 
 /// Keystone's RoleAssignmentNotFound text; Keystone's system target id is `system`.
 fn assignment_not_found(a: &Assignment) -> Error {
@@ -114,7 +114,7 @@ impl AssignmentService {
         self.require_target(target, target_id).await?;
         let ids = self
             .store
-            .list_assignments(&crate::store::AssignmentFilter {
+            .list_assignments(&crate::model::AssignmentFilter {
                 actor: Some(actor),
                 actor_ids: Some(vec![actor_id.to_string()]),
                 targets: Some(vec![target]),

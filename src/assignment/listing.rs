@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::AssignmentService;
 use crate::error::{Error, Result};
-use crate::store::{ActorKind, Assignment, AssignmentFilter, Project, Role, TargetKind};
+use crate::model::{ActorKind, Assignment, AssignmentFilter, Project, Role, TargetKind};
 
 /// The query parameters, already parsed (`scope.system` is true only for `all`).
 #[derive(Clone, Debug, Default)]

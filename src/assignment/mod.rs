@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use crate::cache::{read_through, GenerationCache};
 use crate::error::{Error, Result};
-use crate::store::{Project, Role, Store, TargetKind};
+use crate::model::{Project, Role, TargetKind};
+use crate::store::Store;
 
 /// A role as a token carries it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -110,7 +111,7 @@ impl AssignmentService {
     }
 
     /// The enabled domains the user can scope a token to.
-    pub async fn domains_for_user(&self, user_id: &str) -> Result<Vec<crate::store::Domain>> {
+    pub async fn domains_for_user(&self, user_id: &str) -> Result<Vec<crate::model::Domain>> {
         let mut out = Vec::new();
         for id in self
             .target_ids_for_user(user_id, TargetKind::Domain)
@@ -174,7 +175,7 @@ impl AssignmentService {
                     .list_user_role_ids_on(
                         user_id,
                         TargetKind::System,
-                        crate::store::SYSTEM_TARGET,
+                        crate::model::SYSTEM_TARGET,
                         false,
                     )
                     .await?

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::{role_not_found, AssignmentService};
 use crate::error::{Error, Result};
-use crate::store::{Role, StoreError};
+use crate::model::Role;
+use crate::store::StoreError;
 
 /// Where a role's resource options live: Keystone keeps them in `role_option` rows;
 /// we keep them in the role's `extra` JSON under this key, which the API never

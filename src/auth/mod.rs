@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use crate::assignment::{AssignmentService, RoleTarget};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityService, UserRef};
+use crate::model::{Domain, User};
 use crate::resource::ResourceService;
-use crate::store::{Domain, User};
 use crate::token::provider::{IssueRequest, Scope, Token, TokenProvider};
 
 /// Methods keystone-rs can run; others may be configured (they keep their bits) but fail.
@@ -310,7 +310,7 @@ impl AuthService {
     async fn project_scope(
         &self,
         user: &User,
-        project: crate::store::Project,
+        project: crate::model::Project,
     ) -> Result<(Scope, Vec<crate::assignment::RoleRef>)> {
         if !project.enabled {
             return Err(Error::unauthorized(format!(

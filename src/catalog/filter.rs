@@ -3,7 +3,8 @@
 
 use super::{group_matches, CatalogProvider};
 use crate::error::{Error, Result};
-use crate::store::{Endpoint, EndpointGroup, Project, ProjectLink, StoreError};
+use crate::model::{Endpoint, EndpointGroup, Project, ProjectLink};
+use crate::store::StoreError;
 
 fn group_not_found(id: &str) -> Error {
     Error::not_found(format!("Could not find Endpoint Group: {id}."))

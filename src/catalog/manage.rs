@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::CatalogProvider;
 use crate::auth::missing;
 use crate::error::{Error, Result};
-use crate::store::{Endpoint, Region, Service, StoreError};
+use crate::model::{Endpoint, Region, Service};
+use crate::store::StoreError;
 
 fn region_not_found(id: &str) -> Error {
     Error::not_found(format!("Could not find region: {id}."))

@@ -19,7 +19,8 @@ use serde_json::Value;
 
 use crate::cache::GenerationCache;
 use crate::error::{Error, Result};
-use crate::store::{Endpoint, EndpointGroup, ProjectLink, Store};
+use crate::model::{Endpoint, EndpointGroup, ProjectLink};
+use crate::store::Store;
 
 pub use manage::{EndpointFilters, EndpointPatch, RegionPatch};
 
@@ -63,7 +64,7 @@ impl Serialize for TokenCatalog {
 
 /// What every catalog is built from.
 struct CatalogSources {
-    services: Vec<crate::store::Service>,
+    services: Vec<crate::model::Service>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -265,7 +266,7 @@ impl CatalogProvider {
         Ok(groups)
     }
 
-    async fn require_project(&self, id: &str) -> Result<crate::store::Project> {
+    async fn require_project(&self, id: &str) -> Result<crate::model::Project> {
         self.store
             .get_project(id)
             .await?

@@ -10,12 +10,12 @@ pub mod password;
 use crate::cache::{read_through, GenerationCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::model::{
+    Group, GroupFilter, PasswordUpdate, Project, RevocationEventRow, User, UserFilter,
+};
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
-use crate::store::{
-    Group, GroupFilter, PasswordUpdate, Project, RevocationEventRow, Store, StoreError, User,
-    UserFilter,
-};
+use crate::store::{Store, StoreError};
 
 pub use password::PasswordHasher;
 

@@ -9,8 +9,9 @@ pub use projects::{
 
 use crate::cache::{read_through, GenerationCache};
 use crate::error::{Error, Result};
+use crate::model::{Domain, Project};
 use crate::revoke::RevokeService;
-use crate::store::{Domain, Project, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct ResourceService {

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::ResourceService;
 use crate::error::{Error, Result};
-use crate::store::{Domain, Project, ProjectDeletion, ProjectFilter, StoreError, TagAddition};
+use crate::model::{Domain, Project, ProjectDeletion, ProjectFilter, TagAddition};
+use crate::store::StoreError;
 
 type Extra = serde_json::Map<String, serde_json::Value>;
 

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{RevocationEventRow, Store};
+use crate::model::RevocationEventRow;
+use crate::store::Store;
 
 /// What a revocation check needs to know about a token (Keystone's `build_token_values`).
 #[derive(Clone, Debug, Default)]

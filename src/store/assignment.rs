@@ -3,37 +3,10 @@
 use sqlx::any::AnyRow;
 
 use super::{boolean, json_extra, text, DbContext, Store, StoreError, StoreResult};
+use crate::model::*;
 
 /// Keystone's marker for a global (not domain-specific) role.
 pub const GLOBAL_ROLE_DOMAIN: &str = "<<null>>";
-
-/// Keystone's target id for system assignments.
-pub const SYSTEM_TARGET: &str = "all";
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Role {
-    pub id: String,
-    pub name: String,
-    /// None for global roles.
-    pub domain_id: Option<String>,
-    pub description: String,
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-/// What an assignment grants a role on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TargetKind {
-    Project,
-    Domain,
-    System,
-}
-
-/// Who holds an assignment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ActorKind {
-    User,
-    Group,
-}
 
 /// Keystone's `assignment.type` values.
 pub fn assignment_type(actor: ActorKind, target: TargetKind) -> &'static str {
@@ -58,28 +31,6 @@ pub fn parse_assignment_type(t: &str) -> Option<(ActorKind, TargetKind)> {
         "GroupSystem" => (ActorKind::Group, TargetKind::System),
         _ => return None,
     })
-}
-
-/// Which assignment rows to read; `None` means "any". Keystone's driver-level
-/// `list_role_assignments` filters, over the one table that also holds system grants.
-#[derive(Clone, Debug, Default)]
-pub struct AssignmentFilter {
-    pub role_id: Option<String>,
-    pub actor: Option<ActorKind>,
-    pub actor_ids: Option<Vec<String>>,
-    pub targets: Option<Vec<TargetKind>>,
-    pub target_ids: Option<Vec<String>>,
-    pub inherited: Option<bool>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assignment {
-    pub actor: ActorKind,
-    pub actor_id: String,
-    pub target: TargetKind,
-    pub target_id: String,
-    pub role_id: String,
-    pub inherited: bool,
 }
 
 fn assignment_from(row: &AnyRow) -> StoreResult<Assignment> {

@@ -5,37 +5,9 @@
 use sqlx::any::AnyRow;
 
 use super::{boolean, int, json_extra, opt_text, text, DbContext, Store, StoreError, StoreResult};
+use crate::model::*;
 
 type Extra = serde_json::Map<String, serde_json::Value>;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Region {
-    pub id: String,
-    pub description: String,
-    pub parent_region_id: Option<String>,
-    pub extra: Extra,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Service {
-    pub id: String,
-    pub service_type: String,
-    pub name: String,
-    pub description: String,
-    pub enabled: bool,
-    pub extra: Extra,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub id: String,
-    pub service_id: String,
-    pub interface: String,
-    pub url: String,
-    pub region_id: Option<String>,
-    pub enabled: bool,
-    pub extra: Extra,
-}
 
 fn service_from(row: &AnyRow) -> StoreResult<Service> {
     Ok(Service {
@@ -71,16 +43,6 @@ fn region_from(row: &AnyRow) -> StoreResult<Region> {
         parent_region_id: opt_text(row, "parent_region_id")?,
         extra: json_extra(row)?,
     })
-}
-
-/// An OS-EP-FILTER endpoint group: `filters` selects endpoints by
-/// `interface`, `service_id` and `region_id` (exact matches).
-#[derive(Clone, Debug, PartialEq)]
-pub struct EndpointGroup {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub filters: Extra,
 }
 
 fn endpoint_group_from(row: &AnyRow) -> StoreResult<EndpointGroup> {
@@ -447,14 +409,6 @@ impl Store {
         self.changed().await?;
         Ok(done.rows_affected() > 0)
     }
-}
-
-/// The two OS-EP-FILTER association tables: a project linked to an endpoint, or
-/// to an endpoint group. Same shape, so one set of statements serves both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProjectLink {
-    Endpoint,
-    EndpointGroup,
 }
 
 impl ProjectLink {

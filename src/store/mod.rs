@@ -12,11 +12,7 @@ mod identity;
 mod resource;
 mod revoke;
 
-pub use assignment::*;
-pub use catalog::*;
-pub use identity::*;
-pub use resource::*;
-pub use revoke::*;
+pub(crate) use assignment::assignment_type;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::cache::Generation;
 use crate::config::DatabaseUrl;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,30 +93,6 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     generation: Generation,
-}
-
-/// Counts writes that can change a validation's answer, so caches know when to drop.
-/// Bumped locally after every such write, and in the `state_generation` row so other
-/// servers notice on their next poll.
-#[derive(Clone, Debug, Default)]
-pub struct Generation {
-    local: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    last_db_value: std::sync::Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl Generation {
-    pub fn current(&self) -> u64 {
-        self.local.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn bump(&self) {
-        self.local.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    #[cfg(test)]
-    pub(crate) fn bump_for_test(&self) {
-        self.bump();
-    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -17,17 +17,7 @@ use rmpv::Value;
 
 use super::codec::urlsafe_b64decode_lenient;
 
-/// Keystone 30.0.0's default `[auth] methods` (the mirror lacks
-/// `ec2credential`). The position defines the bit: i-th method = `1 << i`.
-pub const KEYSTONE_DEFAULT_METHODS: &[&str] = &[
-    "external",
-    "password",
-    "token",
-    "oauth1",
-    "mapped",
-    "application_credential",
-    "ec2credential",
-];
+pub use crate::config::KEYSTONE_DEFAULT_METHODS;
 
 /// Highest payload version Keystone knows.
 pub const MAX_PAYLOAD_VERSION: u8 = 10;

@@ -2,7 +2,7 @@
 //! and fixtures created through the store (the users/groups/projects APIs are built
 //! elsewhere).
 
-use keystone_rs::store::{Group, Project, TargetKind, User};
+use keystone_rs::model::{Group, Project, TargetKind, User};
 use serde_json::{json, Value};
 
 pub use crate::helpers::create_domain;
@@ -41,7 +41,7 @@ pub async fn create_project_under(
         enabled: true,
         extra: Default::default(),
     };
-    app.state.store.create_project(&p).await.expect("project");
+    app.store.create_project(&p).await.expect("project");
     p.id
 }
 
@@ -76,13 +76,12 @@ pub async fn create_group(app: &TestApp, name: &str, domain_id: &str) -> String 
         description: String::new(),
         extra: Default::default(),
     };
-    app.state.store.create_group(&g).await.expect("group");
+    app.store.create_group(&g).await.expect("group");
     g.id
 }
 
 pub async fn add_member(app: &TestApp, user_id: &str, group_id: &str) {
-    app.state
-        .store
+    app.store
         .add_user_to_group(user_id, group_id)
         .await
         .expect("membership");

@@ -7,7 +7,7 @@ use crate::both_backends;
 pub use crate::helpers::call;
 #[allow(unused_imports)]
 use crate::helpers::{message, TestApp, ADMIN_PASSWORD};
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 
 /// A user with `reader` on the system, and a system-scoped token.
 pub async fn system_reader_token(app: &TestApp) -> String {

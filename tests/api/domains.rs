@@ -75,7 +75,7 @@ both_backends! {
         let domain_id = r.json::<Value>().await.expect("json")["domain"]["id"].as_str().expect("id").to_string();
         let project_id = app.create_project("in-doomed", &domain_id).await;
         let (member, _, _) = app.member_with_token("member").await;
-        app.grant(&member.user_id, keystone_rs::store::TargetKind::Project, &project_id, "member").await;
+        app.grant(&member.user_id, keystone_rs::model::TargetKind::Project, &project_id, "member").await;
         let (status, token, body) = app.password_token(&member.name, &member.password, json!({"project": {"id": project_id}})).await;
         assert_eq!(status, 201, "{body}");
         let token = token.expect("token");

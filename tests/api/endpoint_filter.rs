@@ -46,10 +46,10 @@ both_backends! {
 
         // Associate one endpoint.
         let assoc = format!("/v3/OS-EP-FILTER/projects/{project}/endpoints/{nova_public}");
-        let generation = app.state.store.generation().current();
+        let generation = app.store.generation().current();
         let (s, b) = call(&app, Method::PUT, &assoc, a, None).await;
         assert_eq!((s, b), (204, Value::Null));
-        assert!(app.state.store.generation().current() > generation, "an association changes catalogs: caches must drop");
+        assert!(app.store.generation().current() > generation, "an association changes catalogs: caches must drop");
         let (s, b) = call(&app, Method::PUT, &assoc, a, None).await;
         assert_eq!(s, 409);
         assert_eq!(message(&b), "Conflict occurred attempting to store project_endpoint - Duplicate entry.");
@@ -126,8 +126,8 @@ both_backends! {
         // Deleting the project drops its associations (store-level: the foreign key cascades).
         call(&app, Method::PUT, &format!("/v3/OS-EP-FILTER/projects/{other}/endpoints/{nova_internal}"), a, None).await;
         assert_eq!(
-            app.state.store.delete_project(&other).await.expect("delete project"),
-            keystone_rs::store::ProjectDeletion::Deleted
+            app.store.delete_project(&other).await.expect("delete project"),
+            keystone_rs::model::ProjectDeletion::Deleted
         );
         let (s, b) = call(&app, Method::GET, &format!("/v3/OS-EP-FILTER/endpoints/{nova_internal}/projects"), a, None).await;
         assert_eq!(s, 200);

@@ -1,6 +1,6 @@
 //! Grants on projects, domains and the system, and OS-INHERIT, over HTTP.
 
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 use serde_json::{json, Value};
 
 use crate::assign_support::{

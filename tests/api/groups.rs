@@ -11,7 +11,7 @@ use crate::helpers::{message, TestApp};
 use crate::users::{
     assert_revoked, assert_valid, call, create_domain, domain_token, system_token, unscoped_token,
 };
-use keystone_rs::store::{ActorKind, Assignment, TargetKind};
+use keystone_rs::model::{ActorKind, Assignment, TargetKind};
 
 async fn create_group(app: &TestApp, token: &str, body: Value) -> String {
     let (status, body) = call(app, Method::POST, "/v3/groups", Some(token), Some(body)).await;
@@ -25,8 +25,7 @@ async fn grant_group(app: &TestApp, group_id: &str) -> String {
         .create_project(&format!("gp-{}", &crate::helpers::id()[..8]), "default")
         .await;
     let role_id = app.role_id("member").await;
-    app.state
-        .store
+    app.store
         .add_assignment(&Assignment {
             actor: ActorKind::Group,
             actor_id: group_id.into(),

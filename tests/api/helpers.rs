@@ -6,10 +6,9 @@ use keystone_rs::api::AppState;
 use keystone_rs::bootstrap::{bootstrap, BootstrapOptions};
 use keystone_rs::clock::Clock;
 use keystone_rs::config::{DatabaseUrl, Settings};
+use keystone_rs::model::{ActorKind, Assignment, Project, Role, TargetKind, User, SYSTEM_TARGET};
 use keystone_rs::startup::Application;
-use keystone_rs::store::{
-    ActorKind, Assignment, Project, Role, Store, TargetKind, User, SYSTEM_TARGET,
-};
+use keystone_rs::store::Store;
 use keystone_rs::token::keys::KeyRepository;
 use serde_json::{json, Value};
 
@@ -26,6 +25,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Clock,
     pub state: AppState,
+    /// The server's own store (same generation counter), for setup the API cannot do.
+    pub store: Store,
     pub keys: KeyRepository,
     pub admin_user_id: String,
     pub admin_project_id: String,
@@ -81,14 +82,14 @@ pub async fn call(
 
 /// A domain created through the store; its id.
 pub async fn create_domain(app: &TestApp, name: &str) -> String {
-    let d = keystone_rs::store::Domain {
+    let d = keystone_rs::model::Domain {
         id: id(),
         name: name.into(),
         description: String::new(),
         enabled: true,
         extra: Default::default(),
     };
-    app.state.store.create_domain(&d).await.expect("domain");
+    app.store.create_domain(&d).await.expect("domain");
     d.id
 }
 
@@ -170,8 +171,9 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         .expect("build app");
     let port = app.port();
     let state = app.state().clone();
+    let store = app.store().clone();
     let report = bootstrap(
-        &state,
+        &state.services,
         &BootstrapOptions {
             username: "admin".into(),
             password: ADMIN_PASSWORD.into(),
@@ -195,6 +197,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
             .expect("client"),
         clock,
         state,
+        store,
         keys,
         admin_user_id: report.user_id,
         admin_project_id: report.project_id,
@@ -259,7 +262,6 @@ impl TestApp {
 
     pub async fn role_id(&self, name: &str) -> String {
         match self
-            .state
             .store
             .get_global_role_by_name(name)
             .await
@@ -274,7 +276,7 @@ impl TestApp {
                     description: String::new(),
                     extra: Default::default(),
                 };
-                self.state.store.create_role(&r).await.expect("create role");
+                self.store.create_role(&r).await.expect("create role");
                 r.id
             }
         }
@@ -290,7 +292,7 @@ impl TestApp {
             enabled: true,
             extra: Default::default(),
         };
-        self.state.store.create_project(&p).await.expect("project");
+        self.store.create_project(&p).await.expect("project");
         p.id
     }
 
@@ -323,8 +325,7 @@ impl TestApp {
 
     pub async fn grant(&self, user_id: &str, target: TargetKind, target_id: &str, role: &str) {
         let role_id = self.role_id(role).await;
-        self.state
-            .store
+        self.store
             .add_assignment(&Assignment {
                 actor: ActorKind::User,
                 actor_id: user_id.into(),
@@ -344,7 +345,6 @@ impl TestApp {
     pub async fn ungrant(&self, user_id: &str, target: TargetKind, target_id: &str, role: &str) {
         let role_id = self.role_id(role).await;
         assert!(self
-            .state
             .store
             .remove_assignment(&Assignment {
                 actor: ActorKind::User,

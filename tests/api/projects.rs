@@ -1,7 +1,7 @@
 //! /v3/projects and project tags over HTTP: shapes, Keystone's hierarchy and tag
 //! rules, projects acting as domains, revocation, and the default policy per route.
 
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -393,7 +393,7 @@ both_backends! {
         assert_eq!(list_ids(&app, &admin, "?tags=b&name=f2").await, vec![p2.clone()]);
         // Deleting a project deletes its tags.
         assert_eq!(status(&app, Method::DELETE, &format!("/v3/projects/{p1}"), Some(&admin), None).await, 204);
-        assert!(app.state.store.list_project_tags(&p1).await.expect("tags").is_empty());
+        assert!(app.store.list_project_tags(&p1).await.expect("tags").is_empty());
         assert_eq!(list_ids(&app, &admin, "?tags-any=a").await, Vec::<String>::new());
     }
 
@@ -419,7 +419,7 @@ both_backends! {
         let (_, _, events) = call(&app, Method::GET, "/v3/OS-REVOKE/events", Some(&admin), None).await;
         let events = events["events"].as_array().expect("events").clone();
         assert!(events.iter().any(|e| e["project_id"] == project_id.as_str()), "{events:?}");
-        let targets = app.state.store.list_target_ids_for_user(&member.user_id, TargetKind::Project).await.expect("assignments");
+        let targets = app.store.list_target_ids_for_user(&member.user_id, TargetKind::Project).await.expect("assignments");
         assert!(!targets.contains(&project_id), "the project's assignments are gone");
     }
 

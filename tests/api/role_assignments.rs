@@ -1,6 +1,6 @@
 //! GET /v3/role_assignments over HTTP: filters, effective mode, names, subtree, policy.
 
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 use serde_json::{json, Value};
 
 use crate::assign_support::{

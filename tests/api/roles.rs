@@ -1,6 +1,6 @@
 //! /v3/roles, implied roles and /v3/role_inferences over HTTP.
 
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 use serde_json::{json, Value};
 
 use crate::assign_support::{

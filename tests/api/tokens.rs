@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 #[allow(unused_imports)]
 use crate::helpers::{message, TestApp, ADMIN_PASSWORD};
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 
 fn is_keystone_time(v: &Value) -> bool {
     let s = v.as_str().unwrap_or("");
@@ -417,14 +417,14 @@ both_backends! {
         let admin = app.admin_token().await;
         // project disabled
         let (_, demo, project_id) = app.member_with_token("member").await;
-        let mut project = app.state.store.get_project(&project_id).await.expect("p").expect("p");
+        let mut project = app.store.get_project(&project_id).await.expect("p").expect("p");
         project.enabled = false;
-        app.state.store.update_project(&project).await.expect("disable");
+        app.store.update_project(&project).await.expect("disable");
         let (status, body) = app.validate(&admin, &demo, "").await;
         assert_eq!(status, 404);
         assert_eq!(message(&body), format!("Unable to validate token because project {project_id} is disabled"));
         project.enabled = true;
-        app.state.store.update_project(&project).await.expect("enable");
+        app.store.update_project(&project).await.expect("enable");
         let (status, _) = app.validate(&admin, &demo, "").await;
         assert_eq!(status, 200);
         // role removed: no roles left on the scope
@@ -448,7 +448,7 @@ both_backends! {
         assert_eq!(status, 404);
         // project deleted
         let (_, demo, project_id) = app.member_with_token("member").await;
-        app.state.store.delete_project(&project_id).await.expect("delete");
+        app.store.delete_project(&project_id).await.expect("delete");
         let (status, body) = app.validate(&admin, &demo, "").await;
         assert_eq!((status, message(&body).to_string()), (404, format!("Could not find project: {project_id}.")));
     }
@@ -467,7 +467,7 @@ both_backends! {
         assert_eq!(role_names(&body), vec!["manager", "member", "reader"]);
         // and so does a new endpoint in its catalog
         let before = body["token"]["catalog"].to_string();
-        let service = keystone_rs::store::Service {
+        let service = keystone_rs::model::Service {
             id: crate::helpers::id(),
             service_type: "volumev3".into(),
             name: "cinder".into(),
@@ -475,7 +475,7 @@ both_backends! {
             enabled: true,
             extra: Default::default(),
         };
-        app.state.store.create_service(&service).await.expect("service");
+        app.store.create_service(&service).await.expect("service");
         let (_, body) = app.validate(&admin, &demo, "").await;
         assert_ne!(body["token"]["catalog"].to_string(), before);
         assert!(body["token"]["catalog"].as_array().expect("catalog").iter().any(|s| s["type"] == "volumev3"));
@@ -485,8 +485,8 @@ both_backends! {
     }
 
     async fn disabled_domain_fails_its_tokens(app: TestApp) {
-        let store = &app.state.store;
-        let domain = keystone_rs::store::Domain {
+        let store = &app.store;
+        let domain = keystone_rs::model::Domain {
             id: crate::helpers::id(),
             name: "d2".into(),
             description: String::new(),
@@ -676,8 +676,8 @@ both_backends! {
         assert_eq!(body["domains"][0]["links"]["self"], format!("{}/v3/domains/default", app.address));
         let inherited_project = app.create_project("inherited-here", "default").await;
         let reader = app.role_id("reader").await;
-        app.state.store.add_assignment(&keystone_rs::store::Assignment {
-            actor: keystone_rs::store::ActorKind::User,
+        app.store.add_assignment(&keystone_rs::model::Assignment {
+            actor: keystone_rs::model::ActorKind::User,
             actor_id: member.user_id.clone(),
             target: TargetKind::Domain,
             target_id: "default".into(),

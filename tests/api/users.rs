@@ -8,7 +8,7 @@ use crate::both_backends;
 pub use crate::helpers::{call, create_domain};
 #[allow(unused_imports)]
 use crate::helpers::{id, message, Member, TestApp, ADMIN_PASSWORD};
-use keystone_rs::store::TargetKind;
+use keystone_rs::model::TargetKind;
 
 /// A fresh user (default domain) holding `role` on the system, with a system-scoped token.
 pub async fn system_token(app: &TestApp, role: &str) -> (Member, String) {
@@ -172,9 +172,9 @@ both_backends! {
         let (status, body) = call(&app, Method::GET, "/v3/users?idp_id=myidp", a, None).await;
         assert_eq!((status, body["users"].clone()), (200, json!([])));
         // password_expires_at={op}:{time}; users whose password never expires match nothing
-        let carol = app.state.store.get_user_by_name("default", "carol").await.expect("db").expect("carol");
+        let carol = app.store.get_user_by_name("default", "carol").await.expect("db").expect("carol");
         let expiry = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").expect("t").timestamp();
-        app.state.store.set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[]).await.expect("expiry");
+        app.store.set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[]).await.expect("expiry");
         let (_, body) = call(&app, Method::GET, "/v3/users?password_expires_at=lt:2031-01-01T00:00:00Z", a, None).await;
         assert_eq!(ids(&body["users"]), vec![carol.id.clone()]);
         assert_eq!(body["users"][0]["password_expires_at"], "2030-01-01T00:00:00.000000");
@@ -360,9 +360,9 @@ both_backends! {
         assert_eq!(call(&app, Method::GET, &path, Some(&admin), None).await.0, 405);
         // an expired password cannot log in but can still be replaced with itself as proof
         let expiring = app.create_user("expiring", "stale-pass").await;
-        let stored = app.state.store.get_user(&expiring.user_id).await.expect("db").expect("user");
+        let stored = app.store.get_user(&expiring.user_id).await.expect("db").expect("user");
         let hash = stored.password_hash.expect("hash");
-        app.state.store.set_user_password(&expiring.user_id, &hash, 0, Some(app.clock.now_secs() - 10), &[]).await.expect("expire");
+        app.store.set_user_password(&expiring.user_id, &hash, 0, Some(app.clock.now_secs() - 10), &[]).await.expect("expire");
         let (status, _, _) = app.password_token("expiring", "stale-pass", json!("unscoped")).await;
         assert_eq!(status, 401, "expired");
         let (status, _) = call(&app, Method::POST, &format!("/v3/users/{}/password", expiring.user_id), None, Some(json!({"user": {"original_password": "stale-pass", "password": "fresh-pass"}}))).await;
@@ -457,15 +457,15 @@ both_backends! {
         let gid = body["group"]["id"].as_str().expect("id").to_string();
         call(&app, Method::PUT, &format!("/v3/groups/{gid}/users/{}", member.user_id), a, None).await;
         let role_id = app.role_id("member").await;
-        app.state.store.add_assignment(&keystone_rs::store::Assignment { actor: keystone_rs::store::ActorKind::Group, actor_id: gid.clone(), target: TargetKind::Project, target_id: via_group.clone(), role_id: role_id.clone(), inherited: false }).await.expect("group grant");
+        app.store.add_assignment(&keystone_rs::model::Assignment { actor: keystone_rs::model::ActorKind::Group, actor_id: gid.clone(), target: TargetKind::Project, target_id: via_group.clone(), role_id: role_id.clone(), inherited: false }).await.expect("group grant");
         // inherited from a domain
         let d2 = create_domain(&app, "d2").await;
         let inherited = app.create_project("in-d2", &d2).await;
-        app.state.store.add_assignment(&keystone_rs::store::Assignment { actor: keystone_rs::store::ActorKind::User, actor_id: member.user_id.clone(), target: TargetKind::Domain, target_id: d2.clone(), role_id, inherited: true }).await.expect("inherited grant");
+        app.store.add_assignment(&keystone_rs::model::Assignment { actor: keystone_rs::model::ActorKind::User, actor_id: member.user_id.clone(), target: TargetKind::Domain, target_id: d2.clone(), role_id, inherited: true }).await.expect("inherited grant");
         // a disabled project still lists (Keystone's list_projects_for_user does not filter)
-        let mut p = app.state.store.get_project(&via_group).await.expect("p").expect("p");
+        let mut p = app.store.get_project(&via_group).await.expect("p").expect("p");
         p.enabled = false;
-        app.state.store.update_project(&p).await.expect("disable");
+        app.store.update_project(&p).await.expect("disable");
         let path = format!("/v3/users/{}/projects", member.user_id);
         let (status, body) = call(&app, Method::GET, &path, Some(&token), None).await;
         assert_eq!(status, 200, "{body}");

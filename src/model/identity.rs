@@ -1,0 +1,75 @@
+//! Users, groups and what an update does to a password.
+
+type Extra = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub enabled: bool,
+    pub default_project_id: Option<String>,
+    pub extra: Extra,
+    /// PHC string (argon2id); None for users that cannot log in with a password.
+    pub password_hash: Option<String>,
+    pub password_expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("domain_id", &self.domain_id)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub description: String,
+    pub extra: Extra,
+}
+
+/// What an update does to the stored password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordUpdate {
+    Keep,
+    /// The user can no longer log in with a password.
+    Clear,
+    Set {
+        hash: String,
+        created_at: i64,
+        expires_at: Option<i64>,
+    },
+}
+
+impl std::fmt::Debug for PasswordUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordUpdate::Keep => "Keep",
+            PasswordUpdate::Clear => "Clear",
+            PasswordUpdate::Set { .. } => "Set(..)",
+        })
+    }
+}
+
+/// Exact-match list filters on users; `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Exact-match list filters on groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupFilter {
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+}

@@ -1,0 +1,30 @@
+//! The service registry: every service, built once by `startup::build_services`.
+//! The HTTP layer, the CLI and bootstrap reach data only through these.
+
+use std::sync::Arc;
+
+use crate::assignment::AssignmentService;
+use crate::auth::AuthService;
+use crate::cache::Generation;
+use crate::catalog::CatalogProvider;
+use crate::config::Settings;
+use crate::identity::IdentityService;
+use crate::policy::Enforcer;
+use crate::resource::ResourceService;
+use crate::revoke::RevokeService;
+use crate::token::provider::TokenProvider;
+
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub tokens: TokenProvider,
+    pub auth: AuthService,
+    pub identity: IdentityService,
+    pub resource: ResourceService,
+    pub assignment: AssignmentService,
+    pub catalog: CatalogProvider,
+    pub revoke: RevokeService,
+    pub policy: Arc<Enforcer>,
+    /// Bumped by every write that can change a validation: what render caches key on.
+    pub generation: Generation,
+}

@@ -10,7 +10,8 @@ use crate::catalog::{EndpointFilters, EndpointPatch};
 use crate::error::{Error, Result};
 use crate::identity::UserRef;
 use crate::model::{
-    ActorKind, Assignment, Domain, Endpoint, Region, Role, Service, TargetKind, User, SYSTEM_TARGET,
+    new_id, ActorKind, Assignment, Domain, Endpoint, Region, Role, Service, TargetKind, User,
+    SYSTEM_TARGET,
 };
 use crate::resource::NewProject;
 use crate::services::Services;
@@ -43,10 +44,6 @@ pub struct BootstrapReport {
     pub updated: Vec<String>,
     pub user_id: String,
     pub project_id: String,
-}
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A duplicate is what an idempotent step expects on a second run.

@@ -6,32 +6,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::body::json_object;
-use super::context::{credentials, header, Caller};
 use super::error::{ApiError, ApiResult};
+use super::kit::caller::header;
+use super::kit::input::{invalid as invalid_field, json_object};
+use super::kit::{json_response, resource, Caller, Links, QueryPairs, Router, Target};
 use super::render::token_body;
-use super::{base_url, json_response, AppState};
+use super::AppState;
+use crate::assignment::RoleTarget;
 use crate::auth::{missing, AuthRequest, NamedRef, PasswordMethod, ScopeRequest};
 use crate::error::Error;
 use crate::identity::UserRef;
-use crate::model::RevocationEventRow;
+use crate::model::ProjectFilter;
 use crate::token::provider::{Scope, Token};
-
-/// oslo's non-strict `bool_from_string`.
-pub fn truthy(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "t" | "true" | "on" | "y" | "yes"
-    )
-}
-
-fn has_query_flag(req: &HttpRequest, name: &str) -> bool {
-    super::common::query_value(req, name).is_some()
-}
-
-fn invalid_field(field: &str, problem: &str) -> ApiError {
-    ApiError::BadRequest(format!("Invalid input for field '{field}': {problem}"))
-}
 
 fn as_object<'a>(v: &'a Value, field: &str) -> ApiResult<&'a Map<String, Value>> {
     v.as_object()
@@ -217,12 +203,13 @@ fn with_subject(status: StatusCode, subject: &str, body: web::Bytes) -> HttpResp
 pub async fn issue(
     req: HttpRequest,
     payload: web::Payload,
+    query: QueryPairs,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let body = json_object(&req, payload, state.settings.server.max_request_body_size).await?;
+    let body = json_object(&req, payload, state.body_limit()).await?;
     let auth = parse_auth_request(&body)?;
     let token = state.auth.authenticate(auth).await?;
-    let catalog = if has_query_flag(&req, "nocatalog") || matches!(token.scope, Scope::Unscoped) {
+    let catalog = if query.has("nocatalog") || matches!(token.scope, Scope::Unscoped) {
         None
     } else {
         Some(catalog_for(&state, &token).await?)
@@ -234,18 +221,16 @@ pub async fn issue(
     ))
 }
 
-/// The shared first half of GET, HEAD and DELETE: caller, subject (as the policy
-/// target, honouring allow_expired), then policy. Keystone's order: 401, 404, 403.
+/// The shared first half of GET, HEAD and DELETE: the subject (as the policy target,
+/// honouring allow_expired), then policy. Keystone's order: 401, 404, 403.
 async fn authorize_subject(
+    caller: &Caller,
     req: &HttpRequest,
+    query: &QueryPairs,
     state: &AppState,
     action: &str,
-) -> ApiResult<(Arc<Token>, Option<Arc<Token>>, i64)> {
-    let caller = Caller::from_request(req, state).await?;
-    let caller = caller.require()?.clone();
-    let allow_expired =
-        super::common::query_value(req, "allow_expired").is_some_and(|v| truthy(&v));
-    let window = if allow_expired {
+) -> ApiResult<(Option<Arc<Token>>, i64)> {
+    let window = if query.truthy("allow_expired") == Some(true) {
         state.tokens.allow_expired_window()
     } else {
         0
@@ -256,16 +241,11 @@ async fn authorize_subject(
     };
     // Keys we do not know are left out rather than null (null matches Python's None).
     let target = match &subject {
-        Some(s) => json!({"target": {"token": {"user_id": s.user.id}}}),
-        None => json!({"target": {"token": {}}}),
+        Some(s) => Target::of("token", json!({"user_id": s.user.id})),
+        None => Target::of("token", json!({})),
     };
-    state
-        .policy
-        .enforce(action, &credentials(&caller), &target)
-        .map_err(|_| Error::PolicyForbidden {
-            action: action.to_string(),
-        })?;
-    Ok((caller, subject, window))
+    caller.enforce(action, target)?;
+    Ok((subject, window))
 }
 
 fn no_subject() -> ApiError {
@@ -273,11 +253,13 @@ fn no_subject() -> ApiError {
 }
 
 async fn validate_or_check(
+    caller: Caller,
     req: HttpRequest,
+    query: QueryPairs,
     state: web::Data<AppState>,
     action: &str,
 ) -> ApiResult<HttpResponse> {
-    let (caller, subject, window) = authorize_subject(&req, &state, action).await?;
+    let (subject, window) = authorize_subject(&caller, &req, &query, &state, action).await?;
     let subject = subject.ok_or_else(no_subject)?;
     if window > 0 && state.tokens.is_expired(&subject) {
         let past = (state.tokens.clock().now() - subject.expires_at()).num_seconds();
@@ -290,8 +272,7 @@ async fn validate_or_check(
             "expired token accepted under allow_expired"
         );
     }
-    let with_catalog =
-        !(has_query_flag(&req, "nocatalog") || matches!(subject.scope, Scope::Unscoped));
+    let with_catalog = !(query.has("nocatalog") || matches!(subject.scope, Scope::Unscoped));
     // Read before rendering: a write meanwhile makes the cached body stale at once.
     let generation = state.bodies.current_generation();
     let body = match state.bodies.get(&subject.id, with_catalog) {
@@ -316,42 +297,45 @@ async fn validate_or_check(
 }
 
 /// GET /v3/auth/tokens
-pub async fn validate(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    validate_or_check(req, state, "identity:validate_token").await
+pub async fn validate(
+    caller: Caller,
+    req: HttpRequest,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    validate_or_check(caller, req, query, state, "identity:validate_token").await
 }
 
 /// HEAD /v3/auth/tokens: same headers, no body (actix drops it for HEAD).
-pub async fn check(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    validate_or_check(req, state, "identity:check_token").await
+pub async fn check(
+    caller: Caller,
+    req: HttpRequest,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    validate_or_check(caller, req, query, state, "identity:check_token").await
 }
 
-/// DELETE /v3/auth/tokens: revoke the subject and, by default (Keystone 30), its rescope chain.
-pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (_caller, subject, window) =
-        authorize_subject(&req, &state, "identity:revoke_token").await?;
+/// DELETE /v3/auth/tokens: revoke the subject and, by default (Keystone 30), its
+/// rescope chain. The subject is validated once, with the window the query asks
+/// for (the policy target); an expired token cannot be revoked whatever the window.
+pub async fn revoke(
+    caller: Caller,
+    req: HttpRequest,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let action = "identity:revoke_token";
+    let (subject, _) = authorize_subject(&caller, &req, &query, &state, action).await?;
     let subject = subject.ok_or_else(no_subject)?;
-    // An expired token cannot be revoked, whatever the window used for the policy target.
-    let subject = if window > 0 {
-        state.tokens.validate(&subject.id, 0).await?
-    } else {
-        subject
-    };
+    if state.tokens.is_expired(&subject) {
+        return Err(Error::token_invalid().into());
+    }
     let audit_id = subject
         .audit_id()
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("token without audit id")))?
-        .to_string();
-    let cascade = super::common::query_value(&req, "cascade").is_none_or(|v| truthy(&v));
-    let mut events = vec![RevocationEventRow {
-        audit_id: Some(audit_id.clone()),
-        ..Default::default()
-    }];
-    if cascade {
-        events.push(RevocationEventRow {
-            audit_chain_id: Some(audit_id),
-            ..Default::default()
-        });
-    }
-    state.revoke.revoke(events).await?;
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("token without audit id")))?;
+    let cascade = query.truthy("cascade").unwrap_or(true);
+    state.revoke.revoke_token(audit_id, cascade).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -363,67 +347,83 @@ pub async fn pki_revoked() -> ApiResult<HttpResponse> {
 }
 
 /// GET /v3/auth/catalog
-pub async fn catalog(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = super::common::caller(&req, &state).await?;
+pub async fn catalog(
+    caller: Caller,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     if matches!(caller.scope, Scope::Unscoped) {
         return Err(Error::Forbidden {
             detail: "A scoped token is required to produce a service catalog.".into(),
         }
         .into());
     }
-    let base = base_url(&req, &state.settings);
     let catalog = catalog_for(&state, &caller).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"catalog": catalog, "links": {"self": format!("{base}/v3/auth/catalog")}}),
+        &json!({"catalog": catalog, "links": {"self": links.at("/v3/auth/catalog")}}),
     ))
+}
+
+/// `{"next": null, "self": <base><path>, "previous": null}`: the `/v3/auth/*`
+/// listings link to their bare path.
+fn bare_links(links: &Links, path: &str) -> Value {
+    json!({"next": null, "self": links.at(path), "previous": null})
 }
 
 /// GET /v3/auth/projects: projects the caller can scope to (as
 /// `/v3/users/{id}/projects` lists them, disabled ones left out).
-pub async fn projects(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = super::common::caller(&req, &state).await?;
-    let base = base_url(&req, &state.settings);
-    let projects: Vec<crate::model::Project> = state
+pub async fn projects(
+    caller: Caller,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let filter = ProjectFilter {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    let views = state
         .identity
-        .list_projects_for_user(&caller.user.id)
-        .await?
-        .into_iter()
-        .filter(|p| p.enabled)
+        .project_views_for_user(&caller.user.id, &filter)
+        .await?;
+    let rendered: Vec<Value> = views
+        .iter()
+        .map(|v| super::projects::render(&links, v))
         .collect();
-    super::projects::render_collection(
-        &req,
-        &state,
-        projects,
-        json!({"next": null, "self": format!("{base}/v3/auth/projects"), "previous": null}),
-    )
-    .await
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"projects": rendered, "links": bare_links(&links, "/v3/auth/projects")}),
+    ))
 }
 
 /// GET /v3/auth/domains: domains the caller can scope to.
-pub async fn domains(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = super::common::caller(&req, &state).await?;
-    let base = base_url(&req, &state.settings);
+pub async fn domains(
+    caller: Caller,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let rendered: Vec<Value> = state
         .assignment
         .domains_for_user(&caller.user.id)
         .await?
         .iter()
-        .map(|d| super::domains::render(&req, &state, d))
+        .map(|d| super::domains::render(&links, d))
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"domains": rendered, "links": {"next": null, "self": format!("{base}/v3/auth/domains"), "previous": null}}),
+        &json!({"domains": rendered, "links": bare_links(&links, "/v3/auth/domains")}),
     ))
 }
 
 /// GET /v3/auth/system: whether the caller can scope to the system.
-pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = super::common::caller(&req, &state).await?;
-    let base = base_url(&req, &state.settings);
+pub async fn system(
+    caller: Caller,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let roles = state
         .assignment
-        .effective_roles(&caller.user.id, crate::assignment::RoleTarget::System)
+        .effective_roles(&caller.user.id, RoleTarget::System)
         .await?;
     let system: Vec<Value> = if roles.is_empty() {
         vec![]
@@ -432,8 +432,23 @@ pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
     };
     Ok(json_response(
         StatusCode::OK,
-        &json!({"system": system, "links": {"self": format!("{base}/v3/auth/system")}}),
+        &json!({"system": system, "links": {"self": links.at("/v3/auth/system")}}),
     ))
+}
+
+pub fn routes(r: &mut Router) {
+    r.add(
+        resource("/v3/auth/tokens")
+            .post(issue)
+            .get(validate)
+            .head(check)
+            .delete(revoke),
+    )
+    .add(resource("/v3/auth/tokens/OS-PKI/revoked").get(pki_revoked))
+    .add(resource("/v3/auth/catalog").get(catalog))
+    .add(resource("/v3/auth/projects").get(projects))
+    .add(resource("/v3/auth/domains").get(domains))
+    .add(resource("/v3/auth/system").get(system));
 }
 
 #[cfg(test)]
@@ -442,16 +457,6 @@ mod tests {
 
     fn parse(v: Value) -> ApiResult<AuthRequest> {
         parse_auth_request(v.as_object().expect("object"))
-    }
-
-    #[test]
-    fn truthy_matches_oslo() {
-        for v in ["1", "true", "True", " yes ", "on", "t", "y"] {
-            assert!(truthy(v), "{v}");
-        }
-        for v in ["0", "false", "", "2", "nope"] {
-            assert!(!truthy(v), "{v}");
-        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Version discovery: `GET /` (300) and `GET /v3` (200), as keystoneauth1 expects.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::json;
 
-use super::{base_url, AppState};
+use super::kit::{json_response, resource, Links, Router};
 
 fn version_object(base: &str) -> serde_json::Value {
     json!({
@@ -19,16 +19,23 @@ fn version_object(base: &str) -> serde_json::Value {
     })
 }
 
-pub async fn versions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let base = base_url(&req, &state.settings);
-    let body = json!({"versions": {"values": [version_object(&base)]}});
+pub async fn versions(links: Links) -> HttpResponse {
+    let base = links.base();
+    let body = json!({"versions": {"values": [version_object(base)]}});
     HttpResponse::build(StatusCode::MULTIPLE_CHOICES)
         .content_type("application/json")
         .insert_header(("Location", format!("{base}/v3/")))
         .body(body.to_string())
 }
 
-pub async fn v3(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let base = base_url(&req, &state.settings);
-    super::json_response(StatusCode::OK, &json!({"version": version_object(&base)}))
+pub async fn v3(links: Links) -> HttpResponse {
+    json_response(
+        StatusCode::OK,
+        &json!({"version": version_object(links.base())}),
+    )
+}
+
+pub fn routes(r: &mut Router) {
+    r.add(resource("/").get(versions))
+        .add(resource("/v3").get(v3));
 }

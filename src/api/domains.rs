@@ -1,17 +1,19 @@
-//! /v3/domains — the reference shape for every management resource:
-//! authorize (with the entity as policy target) -> service -> render.
+//! /v3/domains: the reference shape for every management resource. A route table, and
+//! handlers that take the caller, enforce with the entity as target, call the service
+//! and present.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::common::{
-    authorize, bool_attr, bool_filter, caller, collection_links, enforce, entity_body,
-    entity_links, extra_attrs, forbid, invalid, name_attr, new_id, query_value, string_attr,
-};
 use super::error::ApiResult;
-use super::{json_response, AppState};
-use crate::model::Domain;
+use super::kit::input::{
+    bool_attr, entity_body, extra_attrs, forbid, invalid, name_attr, string_attr, TopLevel,
+};
+use super::kit::query::{flag, Truthy};
+use super::kit::{collection, entity, resource, Caller, Links, Query, Router, Target};
+use super::AppState;
+use crate::model::{new_id, Domain};
 
 const KNOWN: &[&str] = &[
     "id",
@@ -24,7 +26,7 @@ const KNOWN: &[&str] = &[
     "links",
 ];
 
-pub fn render(req: &HttpRequest, state: &AppState, d: &Domain) -> Value {
+pub fn render(links: &Links, d: &Domain) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(d.id));
     m.insert("name".into(), json!(d.name));
@@ -35,56 +37,64 @@ pub fn render(req: &HttpRequest, state: &AppState, d: &Domain) -> Value {
     for (k, v) in &d.extra {
         m.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    m.insert("links".into(), entity_links(req, state, "domains", &d.id));
+    m.insert("links".into(), links.entity("domains", &d.id));
     Value::Object(m)
 }
 
-/// Authenticates (401), loads the domain (404), enforces `action` on it (403).
+/// Loads the domain (404), then enforces `action` on it (403).
 async fn authorized(
-    req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     id: &str,
     action: &str,
 ) -> ApiResult<Domain> {
-    let caller = caller(req, state).await?;
     let domain = state.resource.get_domain(id).await?;
-    enforce(state, &caller, action, json!({"domain": {"id": domain.id}}))?;
+    caller.enforce(action, Target::of("domain", json!({"id": domain.id})))?;
     Ok(domain)
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:list_domains", json!({})).await?;
-    let name = query_value(&req, "name");
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct DomainQuery {
+    name: Option<String>,
+    enabled: Option<Truthy>,
+}
+
+pub async fn list(
+    caller: Caller,
+    query: Query<DomainQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_domains", Target::none())?;
     let domains = state
         .resource
-        .list_domains(name.as_deref(), bool_filter(&req, "enabled"))
+        .list_domains(query.name.as_deref(), flag(query.enabled))
         .await?;
-    let rendered: Vec<Value> = domains.iter().map(|d| render(&req, &state, d)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"domains": rendered, "links": collection_links(&req, &state)}),
-    ))
+    let rendered = domains.iter().map(|d| render(&links, d)).collect();
+    Ok(collection(&links, "domains", rendered, None))
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let domain = authorized(&req, &state, &path, "identity:get_domain").await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"domain": render(&req, &state, &domain)}),
-    ))
+    let domain = authorized(&caller, &state, &path, "identity:get_domain").await?;
+    Ok(entity(StatusCode::OK, "domain", render(&links, &domain)))
 }
 
 pub async fn create(
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_domain", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "domain").await?;
+    caller.enforce("identity:create_domain", Target::none())?;
+    let limit = state.settings.server.max_request_body_size;
+    let body = entity_body(&req, payload, limit, "domain", TopLevel::Open).await?;
     let name = name_attr(&body, "name", 64)?
         .ok_or_else(|| invalid("domain", "'name' is a required property"))?;
     let id = match string_attr(&body, "explicit_domain_id", false)? {
@@ -101,20 +111,24 @@ pub async fn create(
         extra: extra_attrs(&body, KNOWN),
     };
     let domain = state.resource.create_domain(domain).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::CREATED,
-        &json!({"domain": render(&req, &state, &domain)}),
+        "domain",
+        render(&links, &domain),
     ))
 }
 
 pub async fn update(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let mut domain = authorized(&req, &state, &path, "identity:update_domain").await?;
-    let body = entity_body(&req, payload, &state, "domain").await?;
+    let mut domain = authorized(&caller, &state, &path, "identity:update_domain").await?;
+    let limit = state.settings.server.max_request_body_size;
+    let body = entity_body(&req, payload, limit, "domain", TopLevel::Open).await?;
     forbid(&body, &["id"])?;
     if let Some(name) = name_attr(&body, "name", 64)? {
         domain.name = name;
@@ -127,32 +141,24 @@ pub async fn update(
     }
     domain.extra.extend(extra_attrs(&body, KNOWN));
     let domain = state.resource.update_domain(domain).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"domain": render(&req, &state, &domain)}),
-    ))
+    Ok(entity(StatusCode::OK, "domain", render(&links, &domain)))
 }
 
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let domain = authorized(&req, &state, &path, "identity:delete_domain").await?;
+    let domain = authorized(&caller, &state, &path, "identity:delete_domain").await?;
     state.resource.delete_domain(&domain.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/domains")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/v3/domains/{domain_id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/domains").get(list).post(create)).add(
+        resource("/v3/domains/{domain_id}")
+            .get(get)
+            .patch(update)
+            .delete(delete),
     );
 }

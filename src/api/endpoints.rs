@@ -6,19 +6,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{
-    bounded_string, interface_attr, invalid_query, non_empty, query_param, require, url_attr,
-    INTERFACES,
-};
-use super::common::normalize_keys;
-use super::common::{
-    authorize, bool_attr, collection_links, entity_body, entity_links, extra_attrs, new_id,
-};
 use super::error::{ApiError, ApiResult};
+use super::kit::input::{
+    bool_attr, bounded_string, entity_body, extra_attrs, interface_attr, invalid_query, non_empty,
+    normalize_keys, require, url_attr, TopLevel, INTERFACES,
+};
+use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
 use super::services::require_matching_id;
-use super::{json_response, AppState};
+use super::AppState;
 use crate::catalog::{url::valid_endpoint_url, EndpointFilters, EndpointPatch};
-use crate::model::Endpoint;
+use crate::model::{new_id, Endpoint};
 
 const KNOWN: &[&str] = &[
     "id",
@@ -33,7 +30,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// Keystone's `_filter_endpoint`: `region` repeats `region_id`.
-pub fn render(req: &HttpRequest, state: &AppState, e: &Endpoint) -> Value {
+pub fn render(links: &Links, e: &Endpoint) -> Value {
     let mut m = Map::new();
     for (k, v) in &e.extra {
         m.insert(k.clone(), v.clone());
@@ -45,27 +42,25 @@ pub fn render(req: &HttpRequest, state: &AppState, e: &Endpoint) -> Value {
     m.insert("url".into(), json!(e.url));
     m.insert("enabled".into(), json!(e.enabled));
     m.insert("region".into(), json!(e.region_id));
-    m.insert("links".into(), entity_links(req, state, "endpoints", &e.id));
+    m.insert("links".into(), links.entity("endpoints", &e.id));
     Value::Object(m)
 }
 
-fn one(req: &HttpRequest, state: &AppState, status: StatusCode, e: &Endpoint) -> HttpResponse {
-    json_response(status, &json!({"endpoint": render(req, state, e)}))
-}
-
 /// `{"endpoints": [...], "links": {...}}` for any list of endpoints.
-pub fn collection(req: &HttpRequest, state: &AppState, endpoints: &[Endpoint]) -> HttpResponse {
-    let rendered: Vec<Value> = endpoints.iter().map(|e| render(req, state, e)).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"endpoints": rendered, "links": collection_links(req, state)}),
-    )
+pub fn endpoint_collection(links: &Links, endpoints: &[Endpoint]) -> HttpResponse {
+    let rendered = endpoints.iter().map(|e| render(links, e)).collect();
+    collection(links, "endpoints", rendered, None)
 }
 
 /// Filters: `interface` (must be a known interface), `service_id`, `region_id`.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:list_endpoints", json!({})).await?;
-    let interface = query_param(&req, "interface");
+pub async fn list(
+    caller: Caller,
+    links: Links,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_endpoints", Target::none())?;
+    let interface = query.first("interface").map(str::to_string);
     if let Some(i) = &interface {
         if !INTERFACES.contains(&i.as_str()) {
             return Err(invalid_query(
@@ -77,21 +72,26 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
     }
     let filters = EndpointFilters {
         interface,
-        service_id: query_param(&req, "service_id"),
-        region_id: query_param(&req, "region_id"),
+        service_id: query.first("service_id").map(str::to_string),
+        region_id: query.first("region_id").map(str::to_string),
     };
     let endpoints = state.catalog.list_endpoints(&filters).await?;
-    Ok(collection(&req, &state, &endpoints))
+    Ok(endpoint_collection(&links, &endpoints))
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:get_endpoint", json!({})).await?;
+    caller.enforce("identity:get_endpoint", Target::none())?;
     let endpoint = state.catalog.get_endpoint(&path).await?;
-    Ok(one(&req, &state, StatusCode::OK, &endpoint))
+    Ok(entity(
+        StatusCode::OK,
+        "endpoint",
+        render(&links, &endpoint),
+    ))
 }
 
 /// The attributes both schemas type-check.
@@ -124,12 +124,23 @@ fn parse(body: &Map<String, Value>) -> ApiResult<Parsed> {
 /// templates must use Keystone's whitelisted keys (400 otherwise). The id is
 /// always generated, as in Keystone.
 pub async fn create(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_endpoint", json!({})).await?;
-    let body = normalize_keys(&entity_body(&req, payload, &state, "endpoint").await?);
+    caller.enforce("identity:create_endpoint", Target::none())?;
+    let body = normalize_keys(
+        &entity_body(
+            &req,
+            payload,
+            state.body_limit(),
+            "endpoint",
+            TopLevel::Open,
+        )
+        .await?,
+    );
     for field in ["interface", "service_id", "url"] {
         require(&body, field, "endpoint")?;
     }
@@ -154,17 +165,30 @@ pub async fn create(
         .catalog
         .create_endpoint(endpoint, p.legacy_region)
         .await?;
-    Ok(one(&req, &state, StatusCode::CREATED, &endpoint))
+    Ok(entity(
+        StatusCode::CREATED,
+        "endpoint",
+        render(&links, &endpoint),
+    ))
 }
 
 pub async fn update(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:update_endpoint", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "endpoint").await?;
+    caller.enforce("identity:update_endpoint", Target::none())?;
+    let body = entity_body(
+        &req,
+        payload,
+        state.body_limit(),
+        "endpoint",
+        TopLevel::Open,
+    )
+    .await?;
     non_empty(&body, "endpoint")?;
     let p = parse(&body)?;
     require_matching_id(&body, &path)?;
@@ -178,32 +202,29 @@ pub async fn update(
         extra: p.extra,
     };
     let endpoint = state.catalog.update_endpoint(&path, patch).await?;
-    Ok(one(&req, &state, StatusCode::OK, &endpoint))
+    Ok(entity(
+        StatusCode::OK,
+        "endpoint",
+        render(&links, &endpoint),
+    ))
 }
 
 /// Deletes the endpoint and its project associations.
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:delete_endpoint", json!({})).await?;
+    caller.enforce("identity:delete_endpoint", Target::none())?;
     state.catalog.delete_endpoint(&path).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/endpoints")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/v3/endpoints/{endpoint_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/endpoints").get(list).post(create)).add(
+        resource("/v3/endpoints/{endpoint_id}")
+            .get(get)
+            .patch(update)
+            .delete(delete),
     );
 }

@@ -11,14 +11,13 @@
 //! Removing a grant takes effect at once: tokens are validated against the roles in
 //! the database, never against a copy made at issue time.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::common::{caller, collection_links, enforce};
 use super::error::{ApiError, ApiResult};
+use super::kit::{collection, resource, Caller, Links, Router, Target};
 use super::roles::{render as render_role, role_target};
-use super::{json_response, AppState};
+use super::AppState;
 use crate::error::Error;
 use crate::model::{
     ActorKind, Assignment, Domain, Group, Project, TargetKind, User, SYSTEM_TARGET,
@@ -241,7 +240,7 @@ async fn build_target(
     route: &GrantRoute,
     ids: &Ids,
     allow_missing_actor: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<Target> {
     let mut t = Map::new();
     let domain_first = route.target == TargetKind::Domain && !route.lenient;
     if domain_first {
@@ -252,7 +251,8 @@ async fn build_target(
     if !domain_first {
         target_slot(state, route, ids, &mut t).await?;
     }
-    Ok(Value::Object(t))
+    Ok(t.into_iter()
+        .fold(Target::none(), |target, (k, v)| target.with(&k, v)))
 }
 
 fn assignment(route: &GrantRoute, ids: &Ids) -> ApiResult<Assignment> {
@@ -266,23 +266,27 @@ fn assignment(route: &GrantRoute, ids: &Ids) -> ApiResult<Assignment> {
     })
 }
 
-/// 401, then the target (404s), then the policy (403). Returns the route and ids.
+/// The target (404s), then the policy (403). Returns the route and ids.
 async fn authorized(
+    caller: &Caller,
     req: &HttpRequest,
     state: &AppState,
     verb: Verb,
 ) -> ApiResult<(GrantRoute, Ids)> {
     let route = route(req)?;
     let ids = ids(req, &route)?;
-    let caller = caller(req, state).await?;
     let target = build_target(state, &route, &ids, verb == Verb::Revoke).await?;
-    enforce(state, &caller, route.action(verb), target)?;
+    caller.enforce(route.action(verb), target)?;
     Ok((route, ids))
 }
 
 /// GET and HEAD: 204 when the grant exists (Keystone answers 204 to both).
-pub async fn check(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (route, ids) = authorized(&req, &state, Verb::Check).await?;
+pub async fn check(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let (route, ids) = authorized(&caller, &req, &state, Verb::Check).await?;
     state
         .assignment
         .check_grant(&assignment(&route, &ids)?)
@@ -291,8 +295,12 @@ pub async fn check(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Ht
 }
 
 /// PUT: 204, idempotent.
-pub async fn create(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (route, ids) = authorized(&req, &state, Verb::Create).await?;
+pub async fn create(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let (route, ids) = authorized(&caller, &req, &state, Verb::Create).await?;
     if route.lenient {
         // Keystone would store a grant for a user that does not exist; we refuse.
         state
@@ -307,8 +315,12 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (route, ids) = authorized(&req, &state, Verb::Revoke).await?;
+pub async fn revoke(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let (route, ids) = authorized(&caller, &req, &state, Verb::Revoke).await?;
     state
         .assignment
         .delete_grant(&assignment(&route, &ids)?)
@@ -317,8 +329,13 @@ pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
 }
 
 /// The granted roles, as a role collection.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (route, ids) = authorized(&req, &state, Verb::List).await?;
+pub async fn list(
+    caller: Caller,
+    req: HttpRequest,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let (route, ids) = authorized(&caller, &req, &state, Verb::List).await?;
     let roles = state
         .assignment
         .list_grants(
@@ -329,58 +346,31 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
             route.inherited,
         )
         .await?;
-    let rendered: Vec<Value> = roles.iter().map(|r| render_role(&req, &state, r)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"roles": rendered, "links": collection_links(&req, &state)}),
-    ))
+    let rendered = roles.iter().map(|r| render_role(&links, r)).collect();
+    Ok(collection(&links, "roles", rendered, None))
 }
 
-fn member(cfg: &mut web::ServiceConfig, path: &str, route: GrantRoute) {
-    cfg.service(
-        web::resource(path)
-            .app_data(route)
-            .route(web::get().to(check))
-            .route(web::head().to(check))
-            .route(web::put().to(create))
-            .route(web::delete().to(revoke)),
-    );
-}
-
-fn collection(cfg: &mut web::ServiceConfig, path: &str, route: GrantRoute) {
-    cfg.service(
-        web::resource(path)
-            .app_data(route)
-            .route(web::get().to(list))
-            .route(web::head().to(list)),
-    );
-}
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(r: &mut Router) {
     use ActorKind::{Group, User};
     use TargetKind::{Domain, Project, System};
-    let r = |actor, target, inherited, lenient| GrantRoute {
+    let grant = |actor, target, inherited, lenient| GrantRoute {
         actor,
         target,
         inherited,
         lenient,
     };
+    let member =
+        |path: String, g: GrantRoute| resource(path).data(g).get(check).put(create).delete(revoke);
+    let listing = |path: String, g: GrantRoute| resource(path).data(g).get(list);
     for (actor, a) in [(User, "users/{user_id}"), (Group, "groups/{group_id}")] {
         for (target, t) in [
             (Project, "projects/{project_id}"),
             (Domain, "domains/{domain_id}"),
             (System, "system"),
         ] {
-            member(
-                cfg,
-                &format!("/v3/{t}/{a}/roles/{{role_id}}"),
-                r(actor, target, false, false),
-            );
-            collection(
-                cfg,
-                &format!("/v3/{t}/{a}/roles"),
-                r(actor, target, false, false),
-            );
+            let g = grant(actor, target, false, false);
+            r.add(member(format!("/v3/{t}/{a}/roles/{{role_id}}"), g))
+                .add(listing(format!("/v3/{t}/{a}/roles"), g));
         }
         // OS-INHERIT: checks, grants and revocations on domains and projects, and
         // listings on domains only (as in Keystone).
@@ -388,16 +378,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             (Domain, "domains/{domain_id}"),
             (Project, "projects/{project_id}"),
         ] {
-            member(
-                cfg,
-                &format!("/v3/OS-INHERIT/{t}/{a}/roles/{{role_id}}/inherited_to_projects"),
-                r(actor, target, true, true),
-            );
+            let path = format!("/v3/OS-INHERIT/{t}/{a}/roles/{{role_id}}/inherited_to_projects");
+            r.add(member(path, grant(actor, target, true, true)));
         }
-        collection(
-            cfg,
-            &format!("/v3/OS-INHERIT/domains/{{domain_id}}/{a}/roles/inherited_to_projects"),
-            r(actor, Domain, true, true),
-        );
+        let path = format!("/v3/OS-INHERIT/domains/{{domain_id}}/{a}/roles/inherited_to_projects");
+        r.add(listing(path, grant(actor, Domain, true, true)));
     }
 }

@@ -8,25 +8,25 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::common::normalize_keys;
-use super::common::{
-    caller, collection_links, enforce_with_args, extra_attrs, invalid, name_attr, new_id,
-    query_value, string_attr,
-};
 use super::error::{ApiError, ApiResult};
-use super::users::{
-    description_attr, group_dict, id_string_attr, inexact_match, render_group, strict_entity_body,
-    token_domain, user_collection, user_dict, user_filter,
+use super::kit::input::{
+    description_attr, entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty,
+    normalize_keys, string_attr, TopLevel,
 };
-use super::{json_response, method_not_allowed, AppState};
+use super::kit::{collection, entity, resource, Caller, Links, Query, Router, Target};
+use super::users::{
+    group_dict, inexact_match, render_group, user_collection, user_dict, UserListQuery,
+};
+use super::AppState;
 use crate::error::Error;
 use crate::identity::UserRef;
-use crate::model::{Group, GroupFilter};
+use crate::model::{new_id, Group, GroupFilter};
 
 const KNOWN: &[&str] = &["id", "name", "domain_id", "description", "links"];
 
 /// Keystone's `_identity_name` limit for group names.
 const NAME_MAX: usize = 255;
+const DESCRIPTION_MAX: usize = 255;
 
 fn group_not_found(id: &str) -> ApiError {
     Error::not_found(format!("Could not find group: {id}.")).into()
@@ -40,83 +40,99 @@ async fn find_group(state: &AppState, id: &str) -> ApiResult<Option<Group>> {
     }
 }
 
-fn group_target(group: Option<&Group>) -> Value {
-    match group {
-        Some(g) => json!({ "group": group_dict(g) }),
-        None => json!({}),
-    }
+fn group_target(group: Option<&Group>) -> Target {
+    Target::none().with_found("group", group.map(|g| Value::Object(group_dict(g))))
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let domain = token_domain(&caller);
-    let target = match &domain {
-        Some(d) => json!({ "group": { "domain_id": d } }),
-        None => json!({}),
+/// Loads the group if it exists, then enforces `action` with whatever was found.
+async fn authorized_group(
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+    action: &str,
+) -> ApiResult<Option<Group>> {
+    let group = find_group(state, id).await?;
+    caller.enforce(action, group_target(group.as_ref()).arg("group_id", id))?;
+    Ok(group)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct GroupListQuery {
+    domain_id: Option<String>,
+    name: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    query: Query<GroupListQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let domain = caller.scoped_domain();
+    let target = match domain {
+        Some(d) => Target::of("group", json!({ "domain_id": d })),
+        None => Target::none(),
     };
-    enforce_with_args(&state, &caller, "identity:list_groups", target, &[])?;
+    caller.enforce("identity:list_groups", target)?;
     let filter = GroupFilter {
-        domain_id: query_value(&req, "domain_id"),
-        name: query_value(&req, "name"),
+        domain_id: query.domain_id.clone(),
+        name: query.name.clone(),
     };
-    let rendered: Vec<Value> = state
+    let rendered = state
         .identity
         .list_groups(&filter)
         .await?
         .iter()
-        .filter(|g| domain.as_ref().is_none_or(|d| &g.domain_id == d))
-        .filter(|g| inexact_match(&req, "name", &g.name))
-        .map(|g| render_group(&req, &state, g))
+        .filter(|g| domain.is_none_or(|d| g.domain_id == d))
+        .filter(|g| inexact_match(&query.pairs, "name", &g.name))
+        .map(|g| render_group(&links, g))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"groups": rendered, "links": collection_links(&req, &state)}),
-    ))
+    Ok(collection(&links, "groups", rendered, None))
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let group = find_group(&state, &path).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:get_group",
-        group_target(group.as_ref()),
-        &[("group_id", &path)],
-    )?;
-    let group = group.ok_or_else(|| group_not_found(&path))?;
-    Ok(json_response(
+    let group = authorized_group(&caller, &state, &path, "identity:get_group")
+        .await?
+        .ok_or_else(|| group_not_found(&path))?;
+    Ok(entity(
         StatusCode::OK,
-        &json!({"group": render_group(&req, &state, &group)}),
+        "group",
+        render_group(&links, &group),
     ))
 }
 
 pub async fn create(
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let raw = strict_entity_body(&req, payload, &state, "group").await?;
+    let limit = state.body_limit();
+    let raw = entity_body(&req, payload, limit, "group", TopLevel::Closed).await?;
     let body = normalize_keys(&raw);
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("group", "'name' is a required property"))?;
-    let domain_id = id_string_attr(&body, "domain_id", false)?.flatten();
-    let description = description_attr(&body)?.flatten().unwrap_or_default();
+    let domain_id = id_attr(&body, "domain_id", false)?.flatten();
+    let description = description_attr(&body, DESCRIPTION_MAX)?
+        .flatten()
+        .unwrap_or_default();
     // Enforced on the body as sent, before the domain is filled in (Keystone).
-    enforce_with_args(
-        &state,
-        &caller,
+    caller.enforce(
         "identity:create_group",
-        json!({ "group": raw }),
-        &[],
+        Target::of("group", Value::Object(raw)),
     )?;
     let domain_id = domain_id.unwrap_or_else(|| {
-        token_domain(&caller).unwrap_or_else(|| state.settings.identity.default_domain_id.clone())
+        caller
+            .scoped_domain()
+            .unwrap_or(&state.settings.identity.default_domain_id)
+            .to_string()
     });
     let group = Group {
         id: new_id(),
@@ -126,33 +142,27 @@ pub async fn create(
         extra: extra_attrs(&body, KNOWN),
     };
     let group = state.identity.create_group(group).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::CREATED,
-        &json!({"group": render_group(&req, &state, &group)}),
+        "group",
+        render_group(&links, &group),
     ))
 }
 
 pub async fn update(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let found = find_group(&state, &path).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:update_group",
-        group_target(found.as_ref()),
-        &[("group_id", &path)],
-    )?;
-    let body = strict_entity_body(&req, payload, &state, "group").await?;
-    if body.is_empty() {
-        return Err(invalid("group", "{} does not have enough properties"));
-    }
+    let found = authorized_group(&caller, &state, &path, "identity:update_group").await?;
+    let limit = state.body_limit();
+    let body = entity_body(&req, payload, limit, "group", TopLevel::Closed).await?;
+    non_empty(&body, "group")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
-    let description = description_attr(&body)?;
+    let description = description_attr(&body, DESCRIPTION_MAX)?;
     let id = string_attr(&body, "id", true)?;
     let domain_id = string_attr(&body, "domain_id", true)?;
     let mut group = found.ok_or_else(|| group_not_found(&path))?;
@@ -176,28 +186,23 @@ pub async fn update(
     }
     group.extra.extend(extra_attrs(&body, KNOWN));
     let group = state.identity.update_group(&group, named_domain).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::OK,
-        &json!({"group": render_group(&req, &state, &group)}),
+        "group",
+        render_group(&links, &group),
     ))
 }
 
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
     let group = find_group(&state, &path)
         .await?
         .ok_or_else(|| group_not_found(&path))?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:delete_group",
-        group_target(Some(&group)),
-        &[("group_id", &path)],
-    )?;
+    let target = group_target(Some(&group)).arg("group_id", &path);
+    caller.enforce("identity:delete_group", target)?;
     state.identity.delete_group(&group.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -205,70 +210,49 @@ pub async fn delete(
 /// GET /v3/groups/{group_id}/users, filtered by `domain_id`, `enabled` and `name`;
 /// a domain-scoped caller sees only its domain's users.
 pub async fn users(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    query: Query<UserListQuery>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let group = find_group(&state, &path).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:list_users_in_group",
-        group_target(group.as_ref()),
-        &[("group_id", &path)],
-    )?;
+    authorized_group(&caller, &state, &path, "identity:list_users_in_group").await?;
     let users = state
         .identity
-        .list_users_in_group(&path, &user_filter(&req))
+        .list_users_in_group(&path, &query.filter())
         .await?;
-    let domain = token_domain(&caller);
-    user_collection(&req, &state, users, domain.as_deref())
+    user_collection(&query, &links, users, caller.scoped_domain())
 }
 
-/// The target of the membership rules: whichever of group and user exist.
-async fn membership_target(state: &AppState, group_id: &str, user_id: &str) -> ApiResult<Value> {
-    let mut target = serde_json::Map::new();
-    if let Some(g) = find_group(state, group_id).await? {
-        target.insert("group".into(), Value::Object(group_dict(&g)));
-    }
-    if let Some(u) = state
-        .identity
-        .find_user(&UserRef::Id(user_id.to_string()))
-        .await?
-    {
-        target.insert("user".into(), Value::Object(user_dict(&u)));
-    }
-    Ok(Value::Object(target))
-}
-
+/// The membership rules see whichever of group and user exist.
 async fn authorize_membership(
-    req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     action: &str,
     group_id: &str,
     user_id: &str,
 ) -> ApiResult<()> {
-    let caller = caller(req, state).await?;
-    let target = membership_target(state, group_id, user_id).await?;
-    enforce_with_args(
-        state,
-        &caller,
-        action,
-        target,
-        &[("group_id", group_id), ("user_id", user_id)],
-    )
+    let group = find_group(state, group_id).await?;
+    let user = state
+        .identity
+        .find_user(&UserRef::Id(user_id.to_string()))
+        .await?;
+    let target = group_target(group.as_ref())
+        .with_found("user", user.map(|u| Value::Object(user_dict(&u))))
+        .arg("group_id", group_id)
+        .arg("user_id", user_id);
+    caller.enforce(action, target)
 }
 
 /// GET/HEAD /v3/groups/{group_id}/users/{user_id}: 204 for a member, 404 otherwise.
 pub async fn check_member(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (group_id, user_id) = path.into_inner();
     authorize_membership(
-        &req,
+        &caller,
         &state,
         "identity:check_user_in_group",
         &group_id,
@@ -283,13 +267,13 @@ pub async fn check_member(
 }
 
 pub async fn add_member(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (group_id, user_id) = path.into_inner();
     authorize_membership(
-        &req,
+        &caller,
         &state,
         "identity:add_user_to_group",
         &group_id,
@@ -305,13 +289,13 @@ pub async fn add_member(
 
 /// Removing a member revokes the member's tokens (Keystone's `remove_user_from_group`).
 pub async fn remove_member(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (group_id, user_id) = path.into_inner();
     authorize_membership(
-        &req,
+        &caller,
         &state,
         "identity:remove_user_from_group",
         &group_id,
@@ -325,34 +309,19 @@ pub async fn remove_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/groups")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/groups/{group_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/groups/{group_id}/users")
-            .route(web::get().to(users))
-            .route(web::head().to(users))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/groups/{group_id}/users/{user_id}")
-            .route(web::get().to(check_member))
-            .route(web::head().to(check_member))
-            .route(web::put().to(add_member))
-            .route(web::delete().to(remove_member))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/groups").get(list).post(create))
+        .add(
+            resource("/v3/groups/{group_id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
+        .add(resource("/v3/groups/{group_id}/users").get(users))
+        .add(
+            resource("/v3/groups/{group_id}/users/{user_id}")
+                .get(check_member)
+                .put(add_member)
+                .delete(remove_member),
+        );
 }

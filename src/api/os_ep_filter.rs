@@ -6,38 +6,37 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{
-    bounded_string, closed, closed_query, interface_attr, invalid_query, non_empty, query_param,
-    require,
-};
-use super::common::{
-    authorize, bool_attr, collection_links, entity_body, entity_links, invalid, name_attr, new_id,
-};
+use super::endpoints::endpoint_collection;
 use super::error::{ApiError, ApiResult};
-use super::{endpoints, json_response, AppState};
+use super::kit::input::{
+    bool_attr, bounded_string, closed, closed_query, entity_body, interface_attr, invalid,
+    invalid_query, name_attr, non_empty, require, TopLevel,
+};
+use super::kit::{
+    collection, entity, json_response, resource, Caller, Links, QueryPairs, Router, Target,
+};
+use super::projects::project_collection;
+use super::AppState;
 use crate::auth::missing;
 use crate::catalog::GROUP_FILTER_KEYS;
-use crate::model::EndpointGroup;
+use crate::model::{new_id, EndpointGroup};
 
 const GROUP_ATTRS: &[&str] = &["description", "filters", "name"];
 const GROUPS: &str = "OS-EP-FILTER/endpoint_groups";
 
-pub fn render_group(req: &HttpRequest, state: &AppState, g: &EndpointGroup) -> Value {
+pub fn render_group(links: &Links, g: &EndpointGroup) -> Value {
     json!({
         "id": g.id,
         "name": g.name,
         "description": g.description,
         "filters": g.filters,
-        "links": entity_links(req, state, GROUPS, &g.id),
+        "links": links.entity(GROUPS, &g.id),
     })
 }
 
-fn groups(req: &HttpRequest, state: &AppState, list: &[EndpointGroup]) -> HttpResponse {
-    let rendered: Vec<Value> = list.iter().map(|g| render_group(req, state, g)).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"endpoint_groups": rendered, "links": collection_links(req, state)}),
-    )
+fn groups(links: &Links, list: &[EndpointGroup]) -> HttpResponse {
+    let rendered = list.iter().map(|g| render_group(links, g)).collect();
+    collection(links, "endpoint_groups", rendered, None)
 }
 
 fn no_content() -> HttpResponse {
@@ -48,11 +47,11 @@ fn no_content() -> HttpResponse {
 
 /// PUT: 204; unknown endpoint or project 404; repeated 409.
 pub async fn add_endpoint(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:add_endpoint_to_project", json!({})).await?;
+    caller.enforce("identity:add_endpoint_to_project", Target::none())?;
     let (project_id, endpoint_id) = path.into_inner();
     state
         .catalog
@@ -63,17 +62,11 @@ pub async fn add_endpoint(
 
 /// GET and HEAD: 204 when associated, else 404.
 pub async fn check_endpoint(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:check_endpoint_in_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:check_endpoint_in_project", Target::none())?;
     let (project_id, endpoint_id) = path.into_inner();
     state
         .catalog
@@ -83,17 +76,11 @@ pub async fn check_endpoint(
 }
 
 pub async fn remove_endpoint(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:remove_endpoint_from_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:remove_endpoint_from_project", Target::none())?;
     let (project_id, endpoint_id) = path.into_inner();
     state
         .catalog
@@ -104,35 +91,26 @@ pub async fn remove_endpoint(
 
 /// Direct and endpoint-group endpoints of the project.
 pub async fn project_endpoints(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:list_endpoints_for_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:list_endpoints_for_project", Target::none())?;
     let list = state.catalog.list_endpoints_for_project(&path).await?;
-    Ok(endpoints::collection(&req, &state, &list))
+    Ok(endpoint_collection(&links, &list))
 }
 
 pub async fn endpoint_projects(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:list_projects_for_endpoint",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:list_projects_for_endpoint", Target::none())?;
     let list = state.catalog.list_projects_for_endpoint(&path).await?;
-    super::projects::render_collection(&req, &state, list, collection_links(&req, &state)).await
+    let views = state.resource.project_views(list).await?;
+    Ok(project_collection(&links, &views))
 }
 
 // --- endpoint groups ------------------------------------------------------
@@ -171,10 +149,15 @@ fn parse_description(body: &Map<String, Value>) -> ApiResult<Option<Option<Strin
 }
 
 /// Filter: `name` (the only query parameter Keystone accepts here).
-pub async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:list_endpoint_groups", json!({})).await?;
-    closed_query(&req, &["name"])?;
-    let name = query_param(&req, "name");
+pub async fn list_groups(
+    caller: Caller,
+    links: Links,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_endpoint_groups", Target::none())?;
+    closed_query(&query, &["name"])?;
+    let name = query.first("name").map(str::to_string);
     if let Some(n) = &name {
         if n.trim().is_empty() {
             return Err(invalid_query(
@@ -185,17 +168,26 @@ pub async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
         }
     }
     let list = state.catalog.list_endpoint_groups(name.as_deref()).await?;
-    Ok(groups(&req, &state, &list))
+    Ok(groups(&links, &list))
 }
 
 /// `name` and a non-empty `filters` are required; nothing else is accepted.
 pub async fn create_group(
+    caller: Caller,
     req: HttpRequest,
+    links: Links,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_endpoint_group", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "endpoint_group").await?;
+    caller.enforce("identity:create_endpoint_group", Target::none())?;
+    let body = entity_body(
+        &req,
+        payload,
+        state.body_limit(),
+        "endpoint_group",
+        TopLevel::Open,
+    )
+    .await?;
     closed(&body, GROUP_ATTRS, "endpoint_group")?;
     require(&body, "name", "endpoint_group")?;
     require(&body, "filters", "endpoint_group")?;
@@ -216,35 +208,47 @@ pub async fn create_group(
         filters,
     };
     let group = state.catalog.create_endpoint_group(group).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::CREATED,
-        &json!({"endpoint_group": render_group(&req, &state, &group)}),
+        "endpoint_group",
+        render_group(&links, &group),
     ))
 }
 
 pub async fn get_group(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:get_endpoint_group", json!({})).await?;
+    caller.enforce("identity:get_endpoint_group", Target::none())?;
     let group = state.catalog.get_endpoint_group(&path).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::OK,
-        &json!({"endpoint_group": render_group(&req, &state, &group)}),
+        "endpoint_group",
+        render_group(&links, &group),
     ))
 }
 
 /// `filters` replaces the old filters whole; an empty object is accepted here
 /// (Keystone only insists on filters at creation).
 pub async fn update_group(
+    caller: Caller,
     req: HttpRequest,
+    links: Links,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:update_endpoint_group", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "endpoint_group").await?;
+    caller.enforce("identity:update_endpoint_group", Target::none())?;
+    let body = entity_body(
+        &req,
+        payload,
+        state.body_limit(),
+        "endpoint_group",
+        TopLevel::Open,
+    )
+    .await?;
     closed(&body, GROUP_ATTRS, "endpoint_group")?;
     non_empty(&body, "endpoint_group")?;
     let name = name_attr(&body, "name", 255)?;
@@ -261,90 +265,77 @@ pub async fn update_group(
         group.filters = f;
     }
     let group = state.catalog.update_endpoint_group(group).await?;
-    Ok(json_response(
+    Ok(entity(
         StatusCode::OK,
-        &json!({"endpoint_group": render_group(&req, &state, &group)}),
+        "endpoint_group",
+        render_group(&links, &group),
     ))
 }
 
 pub async fn delete_group(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:delete_endpoint_group", json!({})).await?;
+    caller.enforce("identity:delete_endpoint_group", Target::none())?;
     state.catalog.delete_endpoint_group(&path).await?;
     Ok(no_content())
 }
 
 pub async fn group_projects(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
+    caller.enforce(
         "identity:list_projects_associated_with_endpoint_group",
-        json!({}),
-    )
-    .await?;
+        Target::none(),
+    )?;
     let list = state
         .catalog
         .list_projects_for_endpoint_group(&path)
         .await?;
-    super::projects::render_collection(&req, &state, list, collection_links(&req, &state)).await
+    let views = state.resource.project_views(list).await?;
+    Ok(project_collection(&links, &views))
 }
 
 pub async fn group_endpoints(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
+    caller.enforce(
         "identity:list_endpoints_associated_with_endpoint_group",
-        json!({}),
-    )
-    .await?;
+        Target::none(),
+    )?;
     let list = state.catalog.list_endpoints_in_group(&path).await?;
-    Ok(endpoints::collection(&req, &state, &list))
+    Ok(endpoint_collection(&links, &list))
 }
 
 pub async fn project_groups(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:list_endpoint_groups_for_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:list_endpoint_groups_for_project", Target::none())?;
     let list = state
         .catalog
         .list_endpoint_groups_for_project(&path)
         .await?;
-    Ok(groups(&req, &state, &list))
+    Ok(groups(&links, &list))
 }
 
 // --- endpoint group <-> project -------------------------------------------
 
 pub async fn add_group_to_project(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:add_endpoint_group_to_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:add_endpoint_group_to_project", Target::none())?;
     let (group_id, project_id) = path.into_inner();
     state
         .catalog
@@ -356,17 +347,11 @@ pub async fn add_group_to_project(
 /// GET and HEAD: the association, whose `self` link Keystone renders without
 /// the base URL and `/v3` (its override of `_add_self_referential_link`).
 pub async fn get_group_in_project(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:get_endpoint_group_in_project",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:get_endpoint_group_in_project", Target::none())?;
     let (group_id, project_id) = path.into_inner();
     state
         .catalog
@@ -383,17 +368,14 @@ pub async fn get_group_in_project(
 }
 
 pub async fn remove_group_from_project(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
+    caller.enforce(
         "identity:remove_endpoint_group_from_project",
-        json!({}),
-    )
-    .await?;
+        Target::none(),
+    )?;
     let (group_id, project_id) = path.into_inner();
     state
         .catalog
@@ -402,66 +384,48 @@ pub async fn remove_group_from_project(
     Ok(no_content())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(r: &mut Router) {
     const P: &str = "/v3/OS-EP-FILTER";
-    cfg.service(
-        web::resource(format!(
+    r.add(
+        resource(format!(
             "{P}/projects/{{project_id}}/endpoints/{{endpoint_id}}"
         ))
-        .route(web::put().to(add_endpoint))
-        .route(web::get().to(check_endpoint))
-        .route(web::head().to(check_endpoint))
-        .route(web::delete().to(remove_endpoint)),
+        .put(add_endpoint)
+        .get(check_endpoint)
+        .delete(remove_endpoint),
     )
-    .service(
-        web::resource(format!("{P}/projects/{{project_id}}/endpoints"))
-            .route(web::get().to(project_endpoints))
-            .route(web::head().to(project_endpoints)),
+    .add(resource(format!("{P}/projects/{{project_id}}/endpoints")).get(project_endpoints))
+    .add(resource(format!("{P}/projects/{{project_id}}/endpoint_groups")).get(project_groups))
+    .add(resource(format!("{P}/endpoints/{{endpoint_id}}/projects")).get(endpoint_projects))
+    .add(
+        resource(format!("{P}/endpoint_groups"))
+            .get(list_groups)
+            .post(create_group),
     )
-    .service(
-        web::resource(format!("{P}/projects/{{project_id}}/endpoint_groups"))
-            .route(web::get().to(project_groups))
-            .route(web::head().to(project_groups)),
+    .add(
+        resource(format!("{P}/endpoint_groups/{{endpoint_group_id}}"))
+            .get(get_group)
+            .patch(update_group)
+            .delete(delete_group),
     )
-    .service(
-        web::resource(format!("{P}/endpoints/{{endpoint_id}}/projects"))
-            .route(web::get().to(endpoint_projects))
-            .route(web::head().to(endpoint_projects)),
-    )
-    .service(
-        web::resource(format!("{P}/endpoint_groups"))
-            .route(web::get().to(list_groups))
-            .route(web::head().to(list_groups))
-            .route(web::post().to(create_group)),
-    )
-    .service(
-        web::resource(format!("{P}/endpoint_groups/{{endpoint_group_id}}"))
-            .route(web::get().to(get_group))
-            .route(web::head().to(get_group))
-            .route(web::patch().to(update_group))
-            .route(web::delete().to(delete_group)),
-    )
-    .service(
-        web::resource(format!(
+    .add(
+        resource(format!(
             "{P}/endpoint_groups/{{endpoint_group_id}}/projects"
         ))
-        .route(web::get().to(group_projects))
-        .route(web::head().to(group_projects)),
+        .get(group_projects),
     )
-    .service(
-        web::resource(format!(
+    .add(
+        resource(format!(
             "{P}/endpoint_groups/{{endpoint_group_id}}/endpoints"
         ))
-        .route(web::get().to(group_endpoints))
-        .route(web::head().to(group_endpoints)),
+        .get(group_endpoints),
     )
-    .service(
-        web::resource(format!(
+    .add(
+        resource(format!(
             "{P}/endpoint_groups/{{endpoint_group_id}}/projects/{{project_id}}"
         ))
-        .route(web::put().to(add_group_to_project))
-        .route(web::get().to(get_group_in_project))
-        .route(web::head().to(get_group_in_project))
-        .route(web::delete().to(remove_group_from_project)),
+        .put(add_group_to_project)
+        .get(get_group_in_project)
+        .delete(remove_group_from_project),
     );
 }

@@ -1,14 +1,13 @@
 //! GET /v3/OS-REVOKE/events
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use super::context::{credentials, Caller};
 use super::error::{ApiError, ApiResult};
-use super::{base_url, json_response, AppState};
-use crate::error::Error;
+use super::kit::{json_response, resource, Caller, Links, Query, Router, Target};
+use super::AppState;
 use crate::revoke::RevokeEvent;
 use crate::token::payload::isotime;
 
@@ -62,26 +61,23 @@ fn parse_since(raw: &str) -> Option<i64> {
     None
 }
 
-pub async fn list_events(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = Caller::from_request(&req, &state).await?;
-    let caller = caller.require()?;
-    state
-        .policy
-        .enforce(
-            "identity:list_revoke_events",
-            &credentials(caller),
-            &json!({}),
-        )
-        .map_err(|_| Error::PolicyForbidden {
-            action: "identity:list_revoke_events".into(),
-        })?;
-    let since = match url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "since")
-        .map(|(_, v)| v.into_owned())
-    {
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct EventsQuery {
+    since: Option<String>,
+}
+
+pub async fn list_events(
+    caller: Caller,
+    query: Query<EventsQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_revoke_events", Target::none())?;
+    let since = match &query.since {
         None => None,
         Some(raw) => Some(
-            parse_since(&raw)
+            parse_since(raw)
                 .ok_or_else(|| ApiError::BadRequest(format!("invalidate date format {raw}")))?,
         ),
     };
@@ -92,11 +88,15 @@ pub async fn list_events(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
         .iter()
         .map(event_json)
         .collect();
-    let base = base_url(&req, &state.settings);
+    // Keystone's self link here is the bare path, without the query.
     Ok(json_response(
         StatusCode::OK,
-        &json!({"events": events, "links": {"next": null, "self": format!("{base}/v3/OS-REVOKE/events"), "previous": null}}),
+        &json!({"events": events, "links": {"next": null, "self": links.at("/v3/OS-REVOKE/events"), "previous": null}}),
     ))
+}
+
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/OS-REVOKE/events").get(list_events));
 }
 
 #[cfg(test)]

@@ -5,26 +5,27 @@
 //! (`_build_project_target_enforcement`): a missing project is an empty target, so
 //! a caller who may not read it gets 403 rather than learning that it is missing.
 
-use std::sync::Arc;
-
 use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::body::json_object;
-use super::common::{
-    bool_attr, bool_filter, caller, collection_links, enforce, entity_body, entity_links,
-    extra_attrs, invalid, name_attr, new_id, query_pairs, query_value, string_attr,
-};
 use super::error::{ApiError, ApiResult};
-use super::{base_url, json_response, AppState};
+use super::kit::input::{
+    bool_attr, entity_body, extra_attrs, id_attr, invalid, json_object, name_attr, string_attr,
+    TopLevel,
+};
+use super::kit::query::{flag, Truthy};
+use super::kit::{
+    collection, entity, json_response, resource, Caller, Links, Query, QueryPairs, Router, Target,
+};
+use super::AppState;
 use crate::error::Error;
-use crate::model::Domain;
+use crate::model::{new_id, Domain};
 use crate::resource::{
     validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
 };
-use crate::token::provider::{Scope, Token};
+use crate::token::provider::Scope;
 
 /// Attributes with a meaning of their own; anything else is Keystone's `extra`.
 const KNOWN: &[&str] = &[
@@ -60,23 +61,14 @@ fn attributes(v: &ProjectView) -> Map<String, Value> {
 
 /// `{"projects": [...], "links": ...}` for any listing of projects (user projects,
 /// endpoint associations, auth projects), in the projects API's representation.
-pub async fn render_collection(
-    req: &HttpRequest,
-    state: &AppState,
-    projects: Vec<crate::model::Project>,
-    links: Value,
-) -> ApiResult<HttpResponse> {
-    let views = state.resource.project_views(projects).await?;
-    let rendered: Vec<Value> = views.iter().map(|v| render(req, state, v)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"projects": rendered, "links": links}),
-    ))
+pub fn project_collection(links: &Links, views: &[ProjectView]) -> HttpResponse {
+    let rendered = views.iter().map(|v| render(links, v)).collect();
+    collection(links, "projects", rendered, None)
 }
 
-pub fn render(req: &HttpRequest, state: &AppState, v: &ProjectView) -> Value {
+pub fn render(links: &Links, v: &ProjectView) -> Value {
     let mut m = attributes(v);
-    m.insert("links".into(), entity_links(req, state, "projects", v.id()));
+    m.insert("links".into(), links.entity("projects", v.id()));
     Value::Object(m)
 }
 
@@ -84,49 +76,27 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found(format!("Could not find project: {id}.")).into()
 }
 
-/// 401 without a valid token, then policy on the project (an empty target if it
-/// does not exist), then 404. `domains_too`: a domain id is a project acting as a
-/// domain (the tag routes take real projects only).
+/// Policy on the project (an empty target if it does not exist), then 404.
+/// `domains_too`: a domain id is a project acting as a domain (the tag routes
+/// take real projects only).
 async fn authorized_view(
-    req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     action: &str,
     id: &str,
     domains_too: bool,
-) -> ApiResult<(Arc<Token>, ProjectView)> {
-    let caller = caller(req, state).await?;
+) -> ApiResult<ProjectView> {
     let view = if domains_too {
         state.resource.find_project_view(id).await?
     } else {
         state.resource.find_project_with_tags(id).await?
     };
-    let target = view
-        .as_ref()
-        .map_or_else(|| json!({}), |v| json!({"project": attributes(v)}));
-    enforce(state, &caller, action, target)?;
-    let view = view.ok_or_else(|| not_found(id))?;
-    Ok((caller, view))
-}
-
-/// Keystone's `id_string`, nullable: 1..64 of `[a-zA-Z0-9-]`.
-fn id_attr(obj: &Map<String, Value>, field: &str) -> ApiResult<Option<Option<String>>> {
-    match string_attr(obj, field, true)? {
-        Some(Some(s)) => {
-            if s.is_empty() {
-                Err(invalid(field, &format!("'{s}' is too short")))
-            } else if s.chars().count() > 64 {
-                Err(invalid(field, &format!("'{s}' is too long")))
-            } else if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                Err(invalid(
-                    field,
-                    &format!("'{s}' does not match '^[a-zA-Z0-9-]+$'"),
-                ))
-            } else {
-                Ok(Some(Some(s)))
-            }
-        }
-        other => Ok(other),
-    }
+    let target = Target::none().with_found(
+        "project",
+        view.as_ref().map(|v| Value::Object(attributes(v))),
+    );
+    caller.enforce(action, target)?;
+    view.ok_or_else(|| not_found(id))
 }
 
 /// Keystone's `_project_tags_list_properties`: at most 80 unique valid tags.
@@ -193,76 +163,92 @@ fn check_options(obj: &Map<String, Value>) -> ApiResult<()> {
 }
 
 /// A comma-separated tag filter.
-fn tag_filter(req: &HttpRequest, name: &str) -> Option<Vec<String>> {
-    query_value(req, name).map(|v| v.split(',').map(str::to_string).collect())
+fn tags_of(v: &Option<String>) -> Option<Vec<String>> {
+    v.as_ref()
+        .map(|v| v.split(',').map(str::to_string).collect())
+}
+
+/// `GET /v3/projects` parameters.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ProjectListQuery {
+    name: Option<String>,
+    domain_id: Option<String>,
+    enabled: Option<Truthy>,
+    parent_id: Option<String>,
+    is_domain: Option<Truthy>,
+    tags: Option<String>,
+    #[serde(rename = "tags-any")]
+    tags_any: Option<String>,
+    #[serde(rename = "not-tags")]
+    not_tags: Option<String>,
+    #[serde(rename = "not-tags-any")]
+    not_tags_any: Option<String>,
 }
 
 /// GET /v3/projects. A domain-scoped caller is checked against its own domain
 /// and sees only that domain's projects, as Keystone's list does.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let scoped_domain = match &caller.scope {
-        Scope::Domain(d) => Some(d.id.clone()),
-        _ => None,
-    };
+pub async fn list(
+    caller: Caller,
+    query: Query<ProjectListQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let scoped_domain = caller.scoped_domain().map(str::to_string);
     // An absent key (not a null one) for other callers: `domain_id:None` would
     // otherwise match every project-scoped token.
-    let target = scoped_domain
-        .as_ref()
-        .map_or_else(|| json!({}), |d| json!({"domain_id": d}));
-    enforce(&state, &caller, "identity:list_projects", target)?;
-    let query = ProjectQuery {
-        name: query_value(&req, "name"),
-        domain_id: query_value(&req, "domain_id"),
-        enabled: bool_filter(&req, "enabled"),
-        parent_id: query_value(&req, "parent_id"),
-        is_domain: bool_filter(&req, "is_domain").unwrap_or(false),
+    let target = match &scoped_domain {
+        Some(d) => Target::of("domain_id", json!(d)),
+        None => Target::none(),
+    };
+    caller.enforce("identity:list_projects", target)?;
+    let q = &query.params;
+    let filter = ProjectQuery {
+        name: q.name.clone(),
+        domain_id: q.domain_id.clone(),
+        enabled: flag(q.enabled),
+        parent_id: q.parent_id.clone(),
+        is_domain: flag(q.is_domain).unwrap_or(false),
         tags: TagFilters {
-            all: tag_filter(&req, "tags"),
-            any: tag_filter(&req, "tags-any"),
-            not_all: tag_filter(&req, "not-tags"),
-            not_any: tag_filter(&req, "not-tags-any"),
+            all: tags_of(&q.tags),
+            any: tags_of(&q.tags_any),
+            not_all: tags_of(&q.not_tags),
+            not_any: tags_of(&q.not_tags_any),
         },
     };
-    let mut views = state.resource.list_project_views(&query).await?;
+    let mut views = state.resource.list_project_views(&filter).await?;
     if let Some(domain_id) = &scoped_domain {
         views.retain(|v| v.domain_id() == Some(domain_id.as_str()));
     }
-    let rendered: Vec<Value> = views.iter().map(|v| render(&req, &state, v)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"projects": rendered, "links": collection_links(&req, &state)}),
-    ))
+    Ok(project_collection(&links, &views))
 }
 
 /// GET /v3/projects/{id}, with Keystone's `parents_as_ids` / `subtree_as_ids`
 /// and `parents_as_list` / `subtree_as_list` expansions.
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    query: QueryPairs,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (caller, view) = authorized_view(&req, &state, "identity:get_project", &path, true).await?;
-    let mut body = render(&req, &state, &view);
-    expand(&req, &state, &caller, &view, &mut body).await?;
-    Ok(json_response(StatusCode::OK, &json!({"project": body})))
-}
-
-/// Keystone's `query_filter_is_true`: present and not "0".
-fn flag(req: &HttpRequest, name: &str) -> bool {
-    query_pairs(req).iter().any(|(k, v)| k == name && v != "0")
+    let view = authorized_view(&caller, &state, "identity:get_project", &path, true).await?;
+    let mut body = render(&links, &view);
+    expand(&query, &links, &state, &caller, &view, &mut body).await?;
+    Ok(entity(StatusCode::OK, "project", body))
 }
 
 /// Adds `parents` / `subtree` to a project body when the query asks for them.
 async fn expand(
-    req: &HttpRequest,
+    q: &QueryPairs,
+    links: &Links,
     state: &AppState,
-    caller: &Token,
+    caller: &Caller,
     view: &ProjectView,
     body: &mut Value,
 ) -> ApiResult<()> {
-    let (parents_list, parents_ids) = (flag(req, "parents_as_list"), flag(req, "parents_as_ids"));
-    let (subtree_list, subtree_ids) = (flag(req, "subtree_as_list"), flag(req, "subtree_as_ids"));
+    let (parents_list, parents_ids) = (q.flag("parents_as_list"), q.flag("parents_as_ids"));
+    let (subtree_list, subtree_ids) = (q.flag("subtree_as_list"), q.flag("subtree_as_ids"));
     if parents_list && parents_ids {
         return Err(ApiError::BadRequest(
             "Cannot use parents_as_list and parents_as_ids query params at the same time.".into(),
@@ -298,7 +284,7 @@ async fn expand(
     if parents_list || parents_ids {
         let parents = state.resource.project_parents(project).await?;
         body["parents"] = if parents_list {
-            wrap_visible(req, state, &parents, &visible).await?
+            wrap_visible(links, state, &parents, &visible).await?
         } else {
             // {parent: {grandparent: ... {domain: null}}}
             let mut nested = json!({ project.domain_id.clone(): null });
@@ -311,7 +297,7 @@ async fn expand(
     if subtree_list || subtree_ids {
         let subtree = state.resource.project_subtree(&project.id).await?;
         body["subtree"] = if subtree_list {
-            wrap_visible(req, state, &subtree, &visible).await?
+            wrap_visible(links, state, &subtree, &visible).await?
         } else {
             nest_children(&project.id, &subtree)
         };
@@ -319,20 +305,26 @@ async fn expand(
     Ok(())
 }
 
-/// `[{"project": {...}}, ...]` for the projects the caller has a role on.
+/// `[{"project": {...}}, ...]` for the projects the caller has a role on (one
+/// service call for all of them).
 async fn wrap_visible(
-    req: &HttpRequest,
+    links: &Links,
     state: &AppState,
     projects: &[crate::model::Project],
     visible: &[String],
 ) -> ApiResult<Value> {
-    let mut out = Vec::new();
-    for p in projects.iter().filter(|p| visible.contains(&p.id)) {
-        if let Some(view) = state.resource.find_project_with_tags(&p.id).await? {
-            out.push(json!({"project": render(req, state, &view)}));
-        }
-    }
-    Ok(Value::Array(out))
+    let ids: Vec<String> = projects
+        .iter()
+        .filter(|p| visible.contains(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
+    let views = state.resource.project_views_by_ids(&ids).await?;
+    Ok(Value::Array(
+        views
+            .iter()
+            .map(|v| json!({"project": render(links, v)}))
+            .collect(),
+    ))
 }
 
 /// Keystone's `subtree_as_ids`: {child: {grandchild: null}}, or null for a leaf.
@@ -352,12 +344,14 @@ fn nest_children(id: &str, subtree: &[crate::model::Project]) -> Value {
 /// POST /v3/projects. As in Keystone the policy target is the request body, before
 /// the domain defaults to the caller's domain scope or `[identity] default_domain_id`.
 pub async fn create(
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let body = entity_body(&req, payload, &state, "project").await?;
+    let limit = state.body_limit();
+    let body = entity_body(&req, payload, limit, "project", TopLevel::Open).await?;
     let name = name_attr(&body, "name", 64)?
         .ok_or_else(|| invalid("project", "'name' is a required property"))?;
     let description = string_attr(&body, "description", true)?
@@ -365,15 +359,13 @@ pub async fn create(
         .unwrap_or_default();
     let enabled = bool_attr(&body, "enabled")?.unwrap_or(true);
     let is_domain = bool_attr(&body, "is_domain")?.unwrap_or(false);
-    let domain_id = id_attr(&body, "domain_id")?.flatten();
-    let parent_id = id_attr(&body, "parent_id")?.flatten();
+    let domain_id = id_attr(&body, "domain_id", true)?.flatten();
+    let parent_id = id_attr(&body, "parent_id", true)?.flatten();
     let tags = tags_attr(&body)?.unwrap_or_default();
     check_options(&body)?;
-    enforce(
-        &state,
-        &caller,
+    caller.enforce(
         "identity:create_project",
-        json!({"project": Value::Object(body.clone())}),
+        Target::of("project", Value::Object(body.clone())),
     )?;
     let extra = extra_attrs(&body, KNOWN);
     let view = if is_domain {
@@ -417,9 +409,10 @@ pub async fn create(
             })
             .await?
     };
-    Ok(json_response(
+    Ok(entity(
         StatusCode::CREATED,
-        &json!({"project": render(&req, &state, &view)}),
+        "project",
+        render(&links, &view),
     ))
 }
 
@@ -435,13 +428,16 @@ fn loose_string(obj: &Map<String, Value>, field: &str) -> Option<Option<String>>
 
 /// PATCH /v3/projects/{id}.
 pub async fn update(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (_, view) = authorized_view(&req, &state, "identity:update_project", &path, true).await?;
-    let body = entity_body(&req, payload, &state, "project").await?;
+    let view = authorized_view(&caller, &state, "identity:update_project", &path, true).await?;
+    let limit = state.body_limit();
+    let body = entity_body(&req, payload, limit, "project", TopLevel::Open).await?;
     if let Some(id) = body.get("id").filter(|v| !v.is_null()) {
         if id.as_str() != Some(view.id()) {
             return Err(ApiError::BadRequest("Cannot change ID".into()));
@@ -467,19 +463,16 @@ pub async fn update(
                 .await?
         }
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"project": render(&req, &state, &view)}),
-    ))
+    Ok(entity(StatusCode::OK, "project", render(&links, &view)))
 }
 
 /// DELETE /v3/projects/{id}: a leaf project, or (as in Keystone) a disabled domain.
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (_, view) = authorized_view(&req, &state, "identity:delete_project", &path, true).await?;
+    let view = authorized_view(&caller, &state, "identity:delete_project", &path, true).await?;
     match view {
         ProjectView::Project { .. } => state.resource.delete_project(view.id()).await?,
         ProjectView::Domain(_) => state.resource.delete_domain(view.id()).await?,
@@ -488,66 +481,65 @@ pub async fn delete(
 }
 
 /// `{"links": {"self": <request URL>}, "tags": [...]}` (Keystone's tag `wrap_member`).
-fn tags_body(req: &HttpRequest, state: &AppState, tags: &[String]) -> Value {
-    let links = collection_links(req, state);
-    json!({"links": {"self": links["self"]}, "tags": tags})
+fn tags_body(links: &Links, tags: &[String]) -> Value {
+    json!({"links": {"self": links.request_url()}, "tags": tags})
 }
 
 /// GET /v3/projects/{id}/tags.
 pub async fn list_tags(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (_, view) =
-        authorized_view(&req, &state, "identity:list_project_tags", &path, false).await?;
+    let action = "identity:list_project_tags";
+    let view = authorized_view(&caller, &state, action, &path, false).await?;
     Ok(json_response(
         StatusCode::OK,
-        &tags_body(&req, &state, view.tags()),
+        &tags_body(&links, view.tags()),
     ))
 }
 
 /// PUT /v3/projects/{id}/tags: replaces every tag.
 pub async fn replace_tags(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (_, view) =
-        authorized_view(&req, &state, "identity:update_project_tags", &path, false).await?;
-    let body = json_object(&req, payload, state.settings.server.max_request_body_size).await?;
+    let action = "identity:update_project_tags";
+    let view = authorized_view(&caller, &state, action, &path, false).await?;
+    let body = json_object(&req, payload, state.body_limit()).await?;
     let tags = tag_list("tags", body.get("tags").unwrap_or(&json!({})))?;
     let tags = state
         .resource
         .replace_project_tags(view.id(), &tags)
         .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &tags_body(&req, &state, &tags),
-    ))
+    Ok(json_response(StatusCode::OK, &tags_body(&links, &tags)))
 }
 
 /// DELETE /v3/projects/{id}/tags.
 pub async fn delete_tags(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (_, view) =
-        authorized_view(&req, &state, "identity:delete_project_tags", &path, false).await?;
+    let action = "identity:delete_project_tags";
+    let view = authorized_view(&caller, &state, action, &path, false).await?;
     state.resource.replace_project_tags(view.id(), &[]).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// GET /v3/projects/{id}/tags/{tag}: 204 if present.
 pub async fn get_tag(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (id, tag) = path.into_inner();
-    let (_, view) = authorized_view(&req, &state, "identity:get_project_tag", &id, false).await?;
+    let view = authorized_view(&caller, &state, "identity:get_project_tag", &id, false).await?;
     if !view.tags().contains(&tag) {
         return Err(Error::not_found(format!("Could not find project tag: {tag}.")).into());
     }
@@ -556,17 +548,17 @@ pub async fn get_tag(
 
 /// PUT /v3/projects/{id}/tags/{tag}: 201 with the tag's URL.
 pub async fn add_tag(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (id, tag) = path.into_inner();
-    let (_, view) =
-        authorized_view(&req, &state, "identity:create_project_tag", &id, false).await?;
+    let action = "identity:create_project_tag";
+    let view = authorized_view(&caller, &state, action, &id, false).await?;
     validate_tag(&tag).map_err(|problem| invalid("tags", &problem))?;
     state.resource.add_project_tag(view.id(), &tag).await?;
-    let base = base_url(&req, &state.settings);
-    let location = format!("{base}/v3/projects/{}/tags/{}", view.id(), tag.trim());
+    let location = links.at(&format!("/v3/projects/{}/tags/{}", view.id(), tag.trim()));
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, location))
         .finish())
@@ -574,47 +566,35 @@ pub async fn add_tag(
 
 /// DELETE /v3/projects/{id}/tags/{tag}.
 pub async fn delete_tag(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (id, tag) = path.into_inner();
-    let (_, view) =
-        authorized_view(&req, &state, "identity:delete_project_tag", &id, false).await?;
+    let action = "identity:delete_project_tag";
+    let view = authorized_view(&caller, &state, action, &id, false).await?;
     state.resource.remove_project_tag(view.id(), &tag).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/projects")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(super::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/projects/{project_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(super::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/projects/{project_id}/tags")
-            .route(web::get().to(list_tags))
-            .route(web::head().to(list_tags))
-            .route(web::put().to(replace_tags))
-            .route(web::delete().to(delete_tags))
-            .default_service(web::to(super::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/projects/{project_id}/tags/{value}")
-            .route(web::get().to(get_tag))
-            .route(web::head().to(get_tag))
-            .route(web::put().to(add_tag))
-            .route(web::delete().to(delete_tag))
-            .default_service(web::to(super::method_not_allowed)),
-    );
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/projects").get(list).post(create))
+        .add(
+            resource("/v3/projects/{project_id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
+        .add(
+            resource("/v3/projects/{project_id}/tags")
+                .get(list_tags)
+                .put(replace_tags)
+                .delete(delete_tags),
+        )
+        .add(
+            resource("/v3/projects/{project_id}/tags/{value}")
+                .get(get_tag)
+                .put(add_tag)
+                .delete(delete_tag),
+        );
 }

@@ -5,17 +5,19 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{bounded_string, closed_query, invalid_query, non_empty, query_param};
-use super::common::normalize_keys;
-use super::common::{authorize, collection_links, entity_body, entity_links, extra_attrs, new_id};
 use super::error::{ApiError, ApiResult};
-use super::{json_response, AppState};
+use super::kit::input::{
+    bounded_string, closed_query, entity_body, extra_attrs, invalid_query, non_empty,
+    normalize_keys, TopLevel,
+};
+use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
+use super::AppState;
 use crate::catalog::RegionPatch;
-use crate::model::Region;
+use crate::model::{new_id, Region};
 
 const KNOWN: &[&str] = &["id", "description", "parent_region_id", "links"];
 
-pub fn render(req: &HttpRequest, state: &AppState, r: &Region) -> Value {
+pub fn render(links: &Links, r: &Region) -> Value {
     let mut m = Map::new();
     for (k, v) in &r.extra {
         m.insert(k.clone(), v.clone());
@@ -23,37 +25,36 @@ pub fn render(req: &HttpRequest, state: &AppState, r: &Region) -> Value {
     m.insert("id".into(), json!(r.id));
     m.insert("description".into(), json!(r.description));
     m.insert("parent_region_id".into(), json!(r.parent_region_id));
-    m.insert("links".into(), entity_links(req, state, "regions", &r.id));
+    m.insert("links".into(), links.entity("regions", &r.id));
     Value::Object(m)
 }
 
-fn one(req: &HttpRequest, state: &AppState, status: StatusCode, r: &Region) -> HttpResponse {
-    json_response(status, &json!({"region": render(req, state, r)}))
-}
-
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:list_regions", json!({})).await?;
-    closed_query(&req, &["parent_region_id"])?;
-    let parent = query_param(&req, "parent_region_id");
+pub async fn list(
+    caller: Caller,
+    links: Links,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_regions", Target::none())?;
+    closed_query(&query, &["parent_region_id"])?;
+    let parent = query.first("parent_region_id").map(str::to_string);
     if parent.as_deref() == Some("") {
         return Err(invalid_query("parent_region_id", "", "'' is too short"));
     }
     let regions = state.catalog.list_regions(parent.as_deref()).await?;
-    let rendered: Vec<Value> = regions.iter().map(|r| render(&req, &state, r)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"regions": rendered, "links": collection_links(&req, &state)}),
-    ))
+    let rendered = regions.iter().map(|r| render(&links, r)).collect();
+    Ok(collection(&links, "regions", rendered, None))
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:get_region", json!({})).await?;
+    caller.enforce("identity:get_region", Target::none())?;
     let region = state.catalog.get_region(&path).await?;
-    Ok(one(&req, &state, StatusCode::OK, &region))
+    Ok(entity(StatusCode::OK, "region", render(&links, &region)))
 }
 
 /// The create schema: every attribute optional; `id` may be empty (POST then
@@ -74,31 +75,39 @@ fn parse_new(body: Map<String, Value>) -> ApiResult<(Option<Option<String>>, Reg
 
 /// POST /v3/regions: the body's `id` is kept when given, else generated.
 pub async fn create(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_region", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "region").await?;
+    caller.enforce("identity:create_region", Target::none())?;
+    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
     let (id, mut region) = parse_new(body)?;
     region.id = id
         .flatten()
         .filter(|i| !i.is_empty())
         .unwrap_or_else(new_id);
     let region = state.catalog.create_region(region).await?;
-    Ok(one(&req, &state, StatusCode::CREATED, &region))
+    Ok(entity(
+        StatusCode::CREATED,
+        "region",
+        render(&links, &region),
+    ))
 }
 
 /// PUT /v3/regions/{id}: create with the id from the URL (201); a different
 /// `id` in the body is a 400, an existing region a 409.
 pub async fn create_with_id(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_region", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "region").await?;
+    caller.enforce("identity:create_region", Target::none())?;
+    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
     let (id, mut region) = parse_new(body)?;
     let url_id = path.into_inner();
     if let Some(body_id) = id {
@@ -111,17 +120,23 @@ pub async fn create_with_id(
     }
     region.id = url_id;
     let region = state.catalog.create_region(region).await?;
-    Ok(one(&req, &state, StatusCode::CREATED, &region))
+    Ok(entity(
+        StatusCode::CREATED,
+        "region",
+        render(&links, &region),
+    ))
 }
 
 pub async fn update(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:update_region", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "region").await?;
+    caller.enforce("identity:update_region", Target::none())?;
+    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
     non_empty(&body, "region")?;
     if let Some(id) = bounded_string(&body, "id", true, 1, 255)?.flatten() {
         if id != *path {
@@ -134,33 +149,26 @@ pub async fn update(
         extra: extra_attrs(&body, KNOWN),
     };
     let region = state.catalog.update_region(&path, patch).await?;
-    Ok(one(&req, &state, StatusCode::OK, &region))
+    Ok(entity(StatusCode::OK, "region", render(&links, &region)))
 }
 
 /// Deletes the region and its child regions, unless any has endpoints (403).
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:delete_region", json!({})).await?;
+    caller.enforce("identity:delete_region", Target::none())?;
     state.catalog.delete_region(&path).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/regions")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/v3/regions/{region_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::put().to(create_with_id))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/regions").get(list).post(create)).add(
+        resource("/v3/regions/{region_id}")
+            .get(get)
+            .put(create_with_id)
+            .patch(update)
+            .delete(delete),
     );
 }

@@ -8,44 +8,27 @@
 //! and its projects. With `include_subtree`, `identity:list_role_assignments_for_tree`
 //! is checked against the project named by `scope.project.id`.
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::common::{caller, collection_links, enforce, query_pairs};
 use super::error::{ApiError, ApiResult};
-use super::roles::valid_id;
-use super::{base_url, json_response, AppState};
+use super::kit::input::valid_id;
+use super::kit::{collection, resource, Caller, Links, QueryPairs, Router, Target};
+use super::AppState;
 use crate::assignment::{AssignmentQuery, AssignmentScope, NameBook, RoleAssignment};
 use crate::model::ActorKind;
-use crate::token::provider::Scope;
 
-/// The request's query, first value per name (as Flask's `args.get`).
-struct Query(Vec<(String, String)>);
+type Query = QueryPairs;
 
-impl Query {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Present with a non-empty value (Keystone tests the value's truthiness).
-    fn value(&self, name: &str) -> Option<String> {
-        self.get(name).filter(|v| !v.is_empty()).map(str::to_string)
-    }
-
-    /// Keystone's `query_filter_is_true`: present and not `0` (`?effective` counts).
-    fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v != "0")
-    }
+/// Present with a non-empty value (Keystone tests the value's truthiness).
+fn value(q: &Query, name: &str) -> Option<String> {
+    q.first(name).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
 /// The query schema: ids are `[a-zA-Z0-9-]{1,64}` (user ids are free-form).
 fn validate_ids(q: &Query) -> ApiResult<()> {
     for name in ["group.id", "role.id", "scope.domain.id", "scope.project.id"] {
-        if let Some(v) = q.get(name) {
+        if let Some(v) = q.first(name) {
             if !valid_id(v) {
                 return Err(ApiError::BadRequest(format!(
                     "Invalid input for query parameters {name}. Value: {v}. '{v}' does not match '^[a-zA-Z0-9-]+$'"
@@ -58,7 +41,7 @@ fn validate_ids(q: &Query) -> ApiResult<()> {
 
 /// Keystone's `_assert_*` checks, with its messages.
 fn assert_combinations(q: &Query) -> ApiResult<()> {
-    let has = |n: &str| q.value(n).is_some();
+    let has = |n: &str| value(q, n).is_some();
     let bad = |m: &str| Err(ApiError::BadRequest(m.to_string()));
     if has("scope.domain.id") && has("scope.project.id") {
         return bad("Specify a domain or project, not both");
@@ -88,52 +71,51 @@ fn assert_combinations(q: &Query) -> ApiResult<()> {
 /// `scope.OS-INHERIT:inherited_to`: `projects` selects inherited assignments, any
 /// other value non-inherited ones (Keystone's `_inherited`).
 fn inherited(q: &Query) -> Option<bool> {
-    q.get("scope.OS-INHERIT:inherited_to")
+    q.first("scope.OS-INHERIT:inherited_to")
         .map(|v| v == "projects")
 }
 
-fn parse(q: &Query, include_subtree: bool) -> AssignmentQuery {
+fn parse(q: &Query, include_subtree: bool, visible_in_domain: Option<String>) -> AssignmentQuery {
     AssignmentQuery {
-        role_id: q.value("role.id"),
-        user_id: q.value("user.id"),
-        group_id: q.value("group.id"),
-        system: q.get("scope.system") == Some("all"),
-        domain_id: q.value("scope.domain.id"),
-        project_id: q.value("scope.project.id"),
+        role_id: value(q, "role.id"),
+        user_id: value(q, "user.id"),
+        group_id: value(q, "group.id"),
+        system: q.first("scope.system") == Some("all"),
+        domain_id: value(q, "scope.domain.id"),
+        project_id: value(q, "scope.project.id"),
         include_subtree,
         inherited: inherited(q),
         effective: q.flag("effective"),
+        visible_in_domain,
     }
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let q = Query(query_pairs(&req));
+/// The query schema is checked before the caller, as Keystone's decorator does.
+pub async fn list(
+    req: HttpRequest,
+    q: QueryPairs,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     validate_ids(&q)?;
-    let caller = caller(&req, &state).await?;
+    let caller = Caller::extract(&req).await?;
     let include_subtree = q.flag("include_subtree");
-    let caller_domain = match &caller.scope {
-        Scope::Domain(d) => Some(d.id.clone()),
-        _ => None,
-    };
+    let caller_domain = caller.scoped_domain().map(str::to_string);
     if include_subtree {
-        let project_id = q.value("scope.project.id");
+        let project_id = value(&q, "scope.project.id");
         let target = match &project_id {
             Some(p) => {
                 let project = state.resource.get_project(p).await?;
-                json!({
-                    "project": {"id": project.id, "name": project.name, "domain_id": project.domain_id,
-                                "parent_id": project.parent_id, "enabled": project.enabled, "is_domain": false},
-                    "domain_id": project.domain_id,
-                })
+                Target::of(
+                    "project",
+                    json!({"id": project.id, "name": project.name, "domain_id": project.domain_id,
+                           "parent_id": project.parent_id, "enabled": project.enabled, "is_domain": false}),
+                )
+                .with("domain_id", json!(project.domain_id))
             }
-            None => json!({}),
+            None => Target::none(),
         };
-        enforce(
-            &state,
-            &caller,
-            "identity:list_role_assignments_for_tree",
-            target,
-        )?;
+        caller.enforce("identity:list_role_assignments_for_tree", target)?;
         if project_id.is_none() {
             return Err(ApiError::BadRequest(
                 "scope.project.id must be specified if include_subtree is also specified".into(),
@@ -141,49 +123,29 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
         }
     } else {
         let target = match &caller_domain {
-            Some(d) => json!({"domain_id": d}),
-            None => json!({}),
+            Some(d) => Target::of("domain_id", json!(d)),
+            None => Target::none(),
         };
-        enforce(&state, &caller, "identity:list_role_assignments", target)?;
+        caller.enforce("identity:list_role_assignments", target)?;
     }
     assert_combinations(&q)?;
-    let mut refs = state
-        .assignment
-        .list_role_assignments(&parse(&q, include_subtree))
-        .await?;
     // A domain-scoped caller only sees its domain and the projects in it.
-    if let (Some(domain), false) = (&caller_domain, include_subtree) {
-        let mut kept = Vec::with_capacity(refs.len());
-        for r in refs {
-            let keep = match &r.scope {
-                AssignmentScope::Domain(d) => d == domain,
-                AssignmentScope::Project(p) => match state.resource.get_project(p).await {
-                    Ok(project) => project.domain_id == *domain,
-                    Err(crate::error::Error::NotFound(_)) => false,
-                    Err(e) => return Err(e.into()),
-                },
-                AssignmentScope::System => false,
-            };
-            if keep {
-                kept.push(r);
-            }
-        }
-        refs = kept;
-    }
+    let visible = caller_domain.filter(|_| !include_subtree);
+    let refs = state
+        .assignment
+        .list_role_assignments(&parse(&q, include_subtree, visible))
+        .await?;
     let names = if q.flag("include_names") {
         Some(state.assignment.assignment_names(&refs).await?)
     } else {
         None
     };
-    let base = format!("{}/v3", base_url(&req, &state.settings));
-    let entries: Vec<Value> = refs
+    let base = links.at("/v3");
+    let entries = refs
         .iter()
         .map(|r| format_entity(&base, r, names.as_ref()))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"role_assignments": entries, "links": collection_links(&req, &state)}),
-    ))
+    Ok(collection(&links, "role_assignments", entries, None))
 }
 
 /// `{"id", "name", "domain": {"id", "name"}}` with names, `{"id"}` without.
@@ -291,12 +253,8 @@ fn format_entity(base: &str, r: &RoleAssignment, names: Option<&NameBook>) -> Va
     Value::Object(entity)
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/role_assignments")
-            .route(web::get().to(list))
-            .route(web::head().to(list)),
-    );
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/role_assignments").get(list));
 }
 
 #[cfg(test)]

@@ -9,14 +9,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::common::{
-    authorize, caller, collection_links, enforce, entity_body, entity_links, extra_attrs, invalid,
-    name_attr, new_id, query_value, string_attr,
-};
 use super::error::{ApiError, ApiResult};
-use super::{base_url, json_response, AppState};
+use super::kit::input::{
+    entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty, string_attr, TopLevel,
+};
+use super::kit::{
+    collection, entity, json_response, resource, Caller, Links, Query, Router, Target,
+};
+use super::AppState;
 use crate::assignment::{check_immutable_update, role_options};
-use crate::model::Role;
+use crate::model::{new_id, Role};
 
 /// Attributes with a meaning of their own; everything else is free-form `extra`.
 const KNOWN: &[&str] = &["id", "name", "domain_id", "description", "options", "links"];
@@ -45,7 +47,7 @@ fn description(r: &Role) -> Value {
     }
 }
 
-pub fn render(req: &HttpRequest, state: &AppState, r: &Role) -> Value {
+pub fn render(links: &Links, r: &Role) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(r.id));
     m.insert("name".into(), json!(r.name));
@@ -57,23 +59,8 @@ pub fn render(req: &HttpRequest, state: &AppState, r: &Role) -> Value {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    m.insert("links".into(), entity_links(req, state, "roles", &r.id));
+    m.insert("links".into(), links.entity("roles", &r.id));
     Value::Object(m)
-}
-
-/// `parameter_types.domain_id`: 1..64 characters of `[a-zA-Z0-9-]`.
-pub fn valid_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-fn domain_id_attr(body: &Map<String, Value>) -> ApiResult<Option<Option<String>>> {
-    match string_attr(body, "domain_id", true)? {
-        Some(Some(d)) if !valid_id(&d) => Err(invalid(
-            "domain_id",
-            &format!("'{d}' does not match '^[a-zA-Z0-9-]+$'"),
-        )),
-        other => Ok(other),
-    }
 }
 
 /// `options`: only `immutable`, a boolean or null (Keystone's role options registry).
@@ -122,36 +109,45 @@ fn merge_options(extra: &mut Map<String, Value>, patch: Map<String, Value>) {
     }
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let domain_id = query_value(&req, "domain_id").filter(|d| !d.is_empty());
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct RoleQuery {
+    name: Option<String>,
+    domain_id: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    query: Query<RoleQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let domain_id = query.domain_id.as_deref().filter(|d| !d.is_empty());
     let action = if domain_id.is_some() {
         "identity:list_domain_roles"
     } else {
         "identity:list_roles"
     };
-    authorize(&req, &state, action, json!({})).await?;
-    let name = query_value(&req, "name");
+    caller.enforce(action, Target::none())?;
     let roles = state
         .assignment
-        .list_roles(name.as_deref(), domain_id.as_deref())
+        .list_roles(query.name.as_deref(), domain_id)
         .await?;
-    let rendered: Vec<Value> = roles.iter().map(|r| render(&req, &state, r)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"roles": rendered, "links": collection_links(&req, &state)}),
-    ))
+    let rendered = roles.iter().map(|r| render(&links, r)).collect();
+    Ok(collection(&links, "roles", rendered, None))
 }
 
 pub async fn create(
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let body = entity_body(&req, payload, &state, "role").await?;
+    let body = entity_body(&req, payload, state.body_limit(), "role", TopLevel::Open).await?;
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("role", "'name' is a required property"))?;
-    let domain_id = domain_id_attr(&body)?.flatten();
+    let domain_id = id_attr(&body, "domain_id", true)?.flatten();
     let mut extra = extra_attrs(&body, KNOWN);
     if let Some(options) = options_attr(&body)? {
         merge_options(&mut extra, options);
@@ -167,20 +163,15 @@ pub async fn create(
         extra,
     };
     if role.domain_id.is_some() {
-        enforce(
-            &state,
-            &caller,
+        caller.enforce(
             "identity:create_domain_role",
-            json!({"role": role_target(&role)}),
+            Target::of("role", role_target(&role)),
         )?;
     } else {
-        enforce(&state, &caller, "identity:create_role", json!({}))?;
+        caller.enforce("identity:create_role", Target::none())?;
     }
     let role = state.assignment.create_role(role).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"role": render(&req, &state, &role)}),
-    ))
+    Ok(entity(StatusCode::CREATED, "role", render(&links, &role)))
 }
 
 /// The rule for `verb` on this role: `identity:<verb>_role` or `_domain_role`.
@@ -192,51 +183,46 @@ fn role_action(verb: &str, role: &Role) -> String {
     }
 }
 
-/// 401 for no caller, then 404 for an unknown role (Keystone loads the policy
-/// target before enforcing), then 403.
+/// 404 for an unknown role (Keystone loads the policy target before enforcing),
+/// then 403.
 async fn authorized_role(
-    req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     id: &str,
     verb: &str,
 ) -> ApiResult<Role> {
-    let caller = caller(req, state).await?;
     let role = state.assignment.get_role(id).await?;
-    enforce(
-        state,
-        &caller,
+    caller.enforce(
         &role_action(verb, &role),
-        json!({"role": role_target(&role)}),
+        Target::of("role", role_target(&role)),
     )?;
     Ok(role)
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let role = authorized_role(&req, &state, &path, "get").await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"role": render(&req, &state, &role)}),
-    ))
+    let role = authorized_role(&caller, &state, &path, "get").await?;
+    Ok(entity(StatusCode::OK, "role", render(&links, &role)))
 }
 
 pub async fn update(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let mut role = authorized_role(&req, &state, &path, "update").await?;
-    let body = entity_body(&req, payload, &state, "role").await?;
-    if body.is_empty() {
-        return Err(invalid("role", "{} does not have enough properties"));
-    }
+    let mut role = authorized_role(&caller, &state, &path, "update").await?;
+    let body = entity_body(&req, payload, state.body_limit(), "role", TopLevel::Open).await?;
+    non_empty(&body, "role")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
     let description = string_attr(&body, "description", true)?;
-    let domain_id = domain_id_attr(&body)?;
+    let domain_id = id_attr(&body, "domain_id", true)?;
     let options = options_attr(&body)?;
     if body
         .get("id")
@@ -261,57 +247,51 @@ pub async fn update(
     }
     role.extra.extend(extra_attrs(&body, KNOWN));
     let role = state.assignment.update_role(role).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"role": render(&req, &state, &role)}),
-    ))
+    Ok(entity(StatusCode::OK, "role", render(&links, &role)))
 }
 
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let role = authorized_role(&req, &state, &path, "delete").await?;
+    let role = authorized_role(&caller, &state, &path, "delete").await?;
     state.assignment.delete_role(&role.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `{"id", "links": {"self"}, "name"}` for either side of a rule.
-fn rule_role(req: &HttpRequest, state: &AppState, r: &Role) -> Value {
-    json!({"id": r.id, "links": entity_links(req, state, "roles", &r.id), "name": r.name})
+fn rule_role(links: &Links, r: &Role) -> Value {
+    json!({"id": r.id, "links": links.entity("roles", &r.id), "name": r.name})
 }
 
-/// 401, then 404 for an unknown prior (then implied) role, then 403: Keystone
-/// builds the target (both roles) before enforcing.
+/// 404 for an unknown prior (then implied) role, then 403: Keystone builds the
+/// target (both roles) before enforcing.
 async fn authorized_rule(
-    req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     action: &str,
     prior_id: &str,
     implied_id: Option<&str>,
 ) -> ApiResult<(Role, Option<Role>)> {
-    let caller = caller(req, state).await?;
     let prior = state.assignment.get_role(prior_id).await?;
     let implied = match implied_id {
         Some(id) => Some(state.assignment.get_role(id).await?),
         None => None,
     };
-    let mut target = json!({"prior_role": role_target(&prior)});
-    if let Some(i) = &implied {
-        target["implied_role"] = role_target(i);
-    }
-    enforce(state, &caller, action, target)?;
+    let target = Target::of("prior_role", role_target(&prior))
+        .with_found("implied_role", implied.as_ref().map(role_target));
+    caller.enforce(action, target)?;
     Ok((prior, implied))
 }
 
-fn inference_body(req: &HttpRequest, state: &AppState, prior: &Role, implied: &Role) -> Value {
+fn inference_body(links: &Links, prior: &Role, implied: &Role) -> Value {
     json!({
         "role_inference": {
-            "prior_role": rule_role(req, state, prior),
-            "implies": rule_role(req, state, implied),
+            "prior_role": rule_role(links, prior),
+            "implies": rule_role(links, implied),
         },
-        "links": {"self": format!("{}/v3/roles/{}/implies/{}", base_url(req, &state.settings), prior.id, implied.id)},
+        "links": {"self": links.at(&format!("/v3/roles/{}/implies/{}", prior.id, implied.id))},
     })
 }
 
@@ -324,13 +304,14 @@ fn pair((prior, implied): (Role, Option<Role>)) -> ApiResult<(Role, Role)> {
 }
 
 pub async fn put_rule(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (p, i) = path.into_inner();
-    let (prior, implied) =
-        pair(authorized_rule(&req, &state, "identity:create_implied_role", &p, Some(&i)).await?)?;
+    let action = "identity:create_implied_role";
+    let (prior, implied) = pair(authorized_rule(&caller, &state, action, &p, Some(&i)).await?)?;
     state
         .assignment
         .create_implied_role(
@@ -341,84 +322,88 @@ pub async fn put_rule(
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &inference_body(&req, &state, &prior, &implied),
+        &inference_body(&links, &prior, &implied),
     ))
 }
 
 pub async fn get_rule(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (p, i) = path.into_inner();
-    let (prior, implied) =
-        pair(authorized_rule(&req, &state, "identity:get_implied_role", &p, Some(&i)).await?)?;
+    let action = "identity:get_implied_role";
+    let (prior, implied) = pair(authorized_rule(&caller, &state, action, &p, Some(&i)).await?)?;
     state.assignment.check_implied_role(&p, &i).await?;
     Ok(json_response(
         StatusCode::OK,
-        &inference_body(&req, &state, &prior, &implied),
+        &inference_body(&links, &prior, &implied),
     ))
 }
 
 /// HEAD answers 204 (Keystone documents and keeps this), after both
 /// `check_implied_role` and `get_implied_role` allowed it.
 pub async fn head_rule(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (p, i) = path.into_inner();
-    authorized_rule(&req, &state, "identity:check_implied_role", &p, Some(&i)).await?;
-    authorized_rule(&req, &state, "identity:get_implied_role", &p, Some(&i)).await?;
+    authorized_rule(&caller, &state, "identity:check_implied_role", &p, Some(&i)).await?;
+    authorized_rule(&caller, &state, "identity:get_implied_role", &p, Some(&i)).await?;
     state.assignment.check_implied_role(&p, &i).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn delete_rule(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let (p, i) = path.into_inner();
-    authorized_rule(&req, &state, "identity:delete_implied_role", &p, Some(&i)).await?;
+    authorized_rule(
+        &caller,
+        &state,
+        "identity:delete_implied_role",
+        &p,
+        Some(&i),
+    )
+    .await?;
     state.assignment.delete_implied_role(&p, &i).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn list_rules(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let (prior, _) =
-        authorized_rule(&req, &state, "identity:list_implied_roles", &path, None).await?;
+    let action = "identity:list_implied_roles";
+    let (prior, _) = authorized_rule(&caller, &state, action, &path, None).await?;
     let implied: Vec<Value> = state
         .assignment
         .list_implied_roles(&prior.id)
         .await?
         .iter()
-        .map(|r| rule_role(&req, &state, r))
+        .map(|r| rule_role(&links, r))
         .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({
-            "role_inference": {"prior_role": rule_role(&req, &state, &prior), "implies": implied},
-            "links": {"self": format!("{}/v3/roles/{}/implies", base_url(&req, &state.settings), prior.id)},
+            "role_inference": {"prior_role": rule_role(&links, &prior), "implies": implied},
+            "links": {"self": links.at(&format!("/v3/roles/{}/implies", prior.id))},
         }),
     ))
 }
 
 pub async fn list_inferences(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(
-        &req,
-        &state,
-        "identity:list_role_inference_rules",
-        json!({}),
-    )
-    .await?;
+    caller.enforce("identity:list_role_inference_rules", Target::none())?;
     let rules: Vec<Value> = state
         .assignment
         .list_role_inferences()
@@ -426,8 +411,8 @@ pub async fn list_inferences(
         .iter()
         .map(|(prior, implied)| {
             json!({
-                "prior_role": rule_role(&req, &state, prior),
-                "implies": implied.iter().map(|r| rule_role(&req, &state, r)).collect::<Vec<_>>(),
+                "prior_role": rule_role(&links, prior),
+                "implies": implied.iter().map(|r| rule_role(&links, r)).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -437,35 +422,21 @@ pub async fn list_inferences(
     ))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/roles")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/v3/roles/{role_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
-    )
-    .service(
-        web::resource("/v3/roles/{prior_role_id}/implies")
-            .route(web::get().to(list_rules))
-            .route(web::head().to(list_rules)),
-    )
-    .service(
-        web::resource("/v3/roles/{prior_role_id}/implies/{implied_role_id}")
-            .route(web::put().to(put_rule))
-            .route(web::get().to(get_rule))
-            .route(web::head().to(head_rule))
-            .route(web::delete().to(delete_rule)),
-    )
-    .service(
-        web::resource("/v3/role_inferences")
-            .route(web::get().to(list_inferences))
-            .route(web::head().to(list_inferences)),
-    );
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/roles").get(list).post(create))
+        .add(
+            resource("/v3/roles/{role_id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
+        .add(resource("/v3/roles/{prior_role_id}/implies").get(list_rules))
+        .add(
+            resource("/v3/roles/{prior_role_id}/implies/{implied_role_id}")
+                .put(put_rule)
+                .get(get_rule)
+                .head(head_rule)
+                .delete(delete_rule),
+        )
+        .add(resource("/v3/role_inferences").get(list_inferences));
 }

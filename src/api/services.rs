@@ -8,19 +8,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::catalog_input::{bounded_string, non_empty, require};
-use super::common::normalize_keys;
-use super::common::{
-    authorize, bool_attr, collection_links, entity_body, entity_links, extra_attrs, new_id,
-    query_value,
-};
 use super::error::{ApiError, ApiResult};
-use super::{json_response, AppState};
-use crate::model::Service;
+use super::kit::input::{
+    bool_attr, bounded_string, entity_body, extra_attrs, non_empty, normalize_keys, require,
+    TopLevel,
+};
+use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
+use super::AppState;
+use crate::model::{new_id, Service};
 
 const KNOWN: &[&str] = &["id", "type", "name", "enabled", "links"];
 
-pub fn render(req: &HttpRequest, state: &AppState, s: &Service) -> Value {
+pub fn render(links: &Links, s: &Service) -> Value {
     let mut m = Map::new();
     for (k, v) in &s.extra {
         m.insert(k.clone(), v.clone());
@@ -32,12 +31,8 @@ pub fn render(req: &HttpRequest, state: &AppState, s: &Service) -> Value {
     m.insert("type".into(), json!(s.service_type));
     m.insert("name".into(), json!(s.name));
     m.insert("enabled".into(), json!(s.enabled));
-    m.insert("links".into(), entity_links(req, state, "services", &s.id));
+    m.insert("links".into(), links.entity("services", &s.id));
     Value::Object(m)
-}
-
-fn one(req: &HttpRequest, state: &AppState, status: StatusCode, s: &Service) -> HttpResponse {
-    json_response(status, &json!({"service": render(req, state, s)}))
 }
 
 /// The description column mirrors a string `description` for SQL readers.
@@ -50,40 +45,47 @@ fn description_of(extra: &Map<String, Value>) -> String {
 }
 
 /// Filters: `type`, `name` (exact).
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:list_services", json!({})).await?;
-    let service_type = query_value(&req, "type");
-    let name = query_value(&req, "name");
+pub async fn list(
+    caller: Caller,
+    links: Links,
+    query: QueryPairs,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    caller.enforce("identity:list_services", Target::none())?;
+    let service_type = query.first("type").map(str::to_string);
+    let name = query.first("name").map(str::to_string);
     let services = state
         .catalog
         .list_services(service_type.as_deref(), name.as_deref())
         .await?;
-    let rendered: Vec<Value> = services.iter().map(|s| render(&req, &state, s)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"services": rendered, "links": collection_links(&req, &state)}),
-    ))
+    let rendered = services.iter().map(|s| render(&links, s)).collect();
+    Ok(collection(&links, "services", rendered, None))
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
+    links: Links,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:get_service", json!({})).await?;
+    caller.enforce("identity:get_service", Target::none())?;
     let service = state.catalog.get_service(&path).await?;
-    Ok(one(&req, &state, StatusCode::OK, &service))
+    Ok(entity(StatusCode::OK, "service", render(&links, &service)))
 }
 
 /// `type` is required; the id is always generated (a body `id` is ignored, as
 /// in Keystone); `name` defaults to `''` and `enabled` to true.
 pub async fn create(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:create_service", json!({})).await?;
-    let body = normalize_keys(&entity_body(&req, payload, &state, "service").await?);
+    caller.enforce("identity:create_service", Target::none())?;
+    let body = normalize_keys(
+        &entity_body(&req, payload, state.body_limit(), "service", TopLevel::Open).await?,
+    );
     require(&body, "type", "service")?;
     let service_type = bounded_string(&body, "type", false, 1, 255)?
         .flatten()
@@ -102,7 +104,11 @@ pub async fn create(
         extra,
     };
     let service = state.catalog.create_service(service).await?;
-    Ok(one(&req, &state, StatusCode::CREATED, &service))
+    Ok(entity(
+        StatusCode::CREATED,
+        "service",
+        render(&links, &service),
+    ))
 }
 
 /// Keystone's `_require_matching_id`: an `id` other than the URL's is a 400.
@@ -115,13 +121,15 @@ pub fn require_matching_id(body: &Map<String, Value>, id: &str) -> ApiResult<()>
 }
 
 pub async fn update(
+    caller: Caller,
+    links: Links,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:update_service", json!({})).await?;
-    let body = entity_body(&req, payload, &state, "service").await?;
+    caller.enforce("identity:update_service", Target::none())?;
+    let body = entity_body(&req, payload, state.body_limit(), "service", TopLevel::Open).await?;
     non_empty(&body, "service")?;
     let service_type = bounded_string(&body, "type", false, 1, 255)?.flatten();
     let name = bounded_string(&body, "name", false, 1, 255)?.flatten();
@@ -142,32 +150,25 @@ pub async fn update(
         service.description = description_of(&service.extra);
     }
     let service = state.catalog.update_service(service).await?;
-    Ok(one(&req, &state, StatusCode::OK, &service))
+    Ok(entity(StatusCode::OK, "service", render(&links, &service)))
 }
 
 /// Deletes the service and its endpoints.
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    authorize(&req, &state, "identity:delete_service", json!({})).await?;
+    caller.enforce("identity:delete_service", Target::none())?;
     state.catalog.delete_service(&path).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/services")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/v3/services/{service_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/services").get(list).post(create)).add(
+        resource("/v3/services/{service_id}")
+            .get(get)
+            .patch(update)
+            .delete(delete),
     );
 }

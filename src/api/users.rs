@@ -9,19 +9,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::body::json_object;
-use super::common::normalize_keys;
-use super::common::{
-    bool_attr, bool_filter, caller, collection_links, enforce_with_args, entity_links, extra_attrs,
-    invalid, name_attr, new_id, query_pairs, query_value, string_attr,
-};
 use super::error::{ApiError, ApiResult};
+use super::kit::input::{
+    bool_attr, description_attr, entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty,
+    normalize_keys, string_attr, TopLevel,
+};
+use super::kit::query::{flag, Truthy};
+use super::kit::{collection, entity, resource, Caller, Links, Query, QueryPairs, Router, Target};
 use super::render::password_expiry;
-use super::{json_response, method_not_allowed, AppState};
+use super::AppState;
 use crate::error::Error;
 use crate::identity::{PasswordChange, UserRef};
-use crate::model::{Group, Project, User, UserFilter};
-use crate::token::provider::{Scope, Token};
+use crate::model::{new_id, Group, User, UserFilter};
 
 /// Attributes with a meaning of their own; everything else is Keystone's `extra`.
 const KNOWN: &[&str] = &[
@@ -65,9 +64,9 @@ pub fn user_dict(u: &User) -> Map<String, Value> {
     m
 }
 
-pub fn render(req: &HttpRequest, state: &AppState, u: &User) -> Value {
+pub fn render(links: &Links, u: &User) -> Value {
     let mut m = user_dict(u);
-    m.insert("links".into(), entity_links(req, state, "users", &u.id));
+    m.insert("links".into(), links.entity("users", &u.id));
     Value::Object(m)
 }
 
@@ -84,88 +83,19 @@ pub fn group_dict(g: &Group) -> Map<String, Value> {
     m
 }
 
-pub fn render_group(req: &HttpRequest, state: &AppState, g: &Group) -> Value {
+pub fn render_group(links: &Links, g: &Group) -> Value {
     let mut m = group_dict(g);
-    m.insert("links".into(), entity_links(req, state, "groups", &g.id));
+    m.insert("links".into(), links.entity("groups", &g.id));
     Value::Object(m)
 }
 
-/// The domain of a domain-scoped caller: Keystone limits what such a caller lists
-/// to that domain, whatever the filters say.
-pub fn token_domain(t: &Token) -> Option<String> {
-    match &t.scope {
-        Scope::Domain(d) => Some(d.id.clone()),
-        _ => None,
-    }
-}
-
 /// `{"user": <user>}` when the user exists, `{}` otherwise (Keystone defers the 404).
-fn user_target(user: Option<&User>) -> Value {
-    match user {
-        Some(u) => json!({ "user": user_dict(u) }),
-        None => json!({}),
-    }
+fn user_target(user: Option<&User>) -> Target {
+    Target::none().with_found("user", user.map(|u| Value::Object(user_dict(u))))
 }
 
 fn user_not_found(id: &str) -> ApiError {
     Error::not_found(format!("Could not find user: {id}.")).into()
-}
-
-/// Reads `{"<key>": {...}}`, refusing other top-level members as Keystone's
-/// request schemas do (`additionalProperties: false`).
-pub async fn strict_entity_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-    key: &str,
-) -> ApiResult<Map<String, Value>> {
-    let mut body = json_object(req, payload, state.settings.server.max_request_body_size).await?;
-    let inner = match body.remove(key) {
-        Some(Value::Object(m)) => m,
-        Some(other) => return Err(invalid(key, &format!("{other} is not of type 'object'"))),
-        None => return Err(invalid(key, &format!("'{key}' is a required property"))),
-    };
-    if let Some(extra) = body.keys().next() {
-        return Err(invalid(
-            "/",
-            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-        ));
-    }
-    Ok(inner)
-}
-
-/// Keystone's `parameter_types.id_string`: `^[a-zA-Z0-9-]+$`, at most 64 characters.
-pub fn id_string_attr(
-    obj: &Map<String, Value>,
-    field: &str,
-    nullable: bool,
-) -> ApiResult<Option<Option<String>>> {
-    match string_attr(obj, field, nullable)? {
-        Some(Some(s)) => {
-            if s.is_empty() || s.chars().count() > 64 {
-                Err(invalid(field, &format!("'{s}' is not a valid id")))
-            } else if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                Err(invalid(
-                    field,
-                    &format!("'{s}' does not match '^[a-zA-Z0-9-]+$'"),
-                ))
-            } else {
-                Ok(Some(Some(s)))
-            }
-        }
-        other => Ok(other),
-    }
-}
-
-/// Keystone's nullable `description`: a string of at most 255 characters, or null.
-pub fn description_attr(obj: &Map<String, Value>) -> ApiResult<Option<Option<String>>> {
-    let d = string_attr(obj, "description", true)?;
-    if let Some(Some(s)) = &d {
-        if s.chars().count() > DESCRIPTION_MAX {
-            return Err(invalid("description", &format!("'{s}' is too long")));
-        }
-    }
-    Ok(d)
 }
 
 /// User options and federated objects have no storage here: refuse them rather
@@ -203,8 +133,8 @@ fn unsupported_user_attrs(obj: &Map<String, Value>) -> ApiResult<()> {
 
 /// Keystone's inexact filters (`name__contains=x`, `name__istartswith=x`, ...) on a
 /// string attribute; unknown comparators are ignored, as Keystone ignores them.
-pub fn inexact_match(req: &HttpRequest, field: &str, value: &str) -> bool {
-    query_pairs(req).iter().all(|(k, wanted)| {
+pub fn inexact_match(q: &QueryPairs, field: &str, value: &str) -> bool {
+    q.iter().all(|(k, wanted)| {
         let Some(op) = k
             .strip_prefix(field)
             .and_then(|rest| rest.strip_prefix("__"))
@@ -218,7 +148,7 @@ pub fn inexact_match(req: &HttpRequest, field: &str, value: &str) -> bool {
         let (hay, needle) = if fold {
             (value.to_lowercase(), wanted.to_lowercase())
         } else {
-            (value.to_string(), wanted.clone())
+            (value.to_string(), wanted.to_string())
         };
         match op {
             "contains" => hay.contains(&needle),
@@ -229,19 +159,40 @@ pub fn inexact_match(req: &HttpRequest, field: &str, value: &str) -> bool {
     })
 }
 
-/// `domain_id`, `name` and `enabled` list filters as Keystone's `build_driver_hints`.
-pub fn user_filter(req: &HttpRequest) -> UserFilter {
-    UserFilter {
-        domain_id: query_value(req, "domain_id"),
-        name: query_value(req, "name"),
-        enabled: bool_filter(req, "enabled"),
+/// The user list filters (`GET /v3/users`, `GET /v3/groups/{id}/users`).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct UserListQuery {
+    domain_id: Option<String>,
+    name: Option<String>,
+    enabled: Option<Truthy>,
+    password_expires_at: Option<String>,
+    idp_id: Option<String>,
+    protocol_id: Option<String>,
+    unique_id: Option<String>,
+}
+
+impl UserListQuery {
+    /// `domain_id`, `name` and `enabled` as Keystone's `build_driver_hints`.
+    pub fn filter(&self) -> UserFilter {
+        UserFilter {
+            domain_id: self.domain_id.clone(),
+            name: self.name.clone(),
+            enabled: flag(self.enabled),
+        }
+    }
+
+    /// Federated attributes select shadow users only (Keystone's
+    /// `_handle_shadow_and_local_users`); this server has none.
+    fn federated(&self) -> bool {
+        self.idp_id.is_some() || self.protocol_id.is_some() || self.unique_id.is_some()
     }
 }
 
 /// Keystone's `password_expires_at={op}:{timestamp}` filter (`op` defaults to `eq`).
 /// As in Keystone's SQL, a user whose password never expires matches no comparison.
-fn password_expiry_filter(req: &HttpRequest) -> ApiResult<Option<(String, i64)>> {
-    let Some(raw) = query_value(req, "password_expires_at") else {
+fn password_expiry_filter(q: &UserListQuery) -> ApiResult<Option<(String, i64)>> {
+    let Some(raw) = q.password_expires_at.clone() else {
         return Ok(None);
     };
     let (op, ts) = match raw.get(2..4) {
@@ -291,101 +242,105 @@ fn expiry_matches(filter: &Option<(String, i64)>, expires_at: Option<i64>) -> bo
 /// Renders a user list after the filters SQL does not apply: the caller's domain
 /// for domain-scoped tokens, inexact name matches, and password expiry.
 pub fn user_collection(
-    req: &HttpRequest,
-    state: &AppState,
+    query: &Query<UserListQuery>,
+    links: &Links,
     users: Vec<User>,
     caller_domain: Option<&str>,
 ) -> ApiResult<HttpResponse> {
-    let expiry = password_expiry_filter(req)?;
-    let rendered: Vec<Value> = users
+    let expiry = password_expiry_filter(query)?;
+    let rendered = users
         .iter()
         .filter(|u| caller_domain.is_none_or(|d| u.domain_id == d))
-        .filter(|u| inexact_match(req, "name", &u.name))
+        .filter(|u| inexact_match(&query.pairs, "name", &u.name))
         .filter(|u| expiry_matches(&expiry, u.password_expires_at))
-        .map(|u| render(req, state, u))
+        .map(|u| render(links, u))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"users": rendered, "links": collection_links(req, state)}),
-    ))
+    Ok(collection(links, "users", rendered, None))
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let domain = token_domain(&caller);
+pub async fn list(
+    caller: Caller,
+    query: Query<UserListQuery>,
+    links: Links,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let domain = caller.scoped_domain();
     // Keystone: a domain-scoped caller is checked against its own domain, and sees
     // only that domain's users whatever `domain_id` it asks for.
-    let target = match &domain {
-        Some(d) => json!({ "domain_id": d }),
-        None => json!({}),
+    let target = match domain {
+        Some(d) => Target::of("domain_id", json!(d)),
+        None => Target::none(),
     };
-    enforce_with_args(&state, &caller, "identity:list_users", target, &[])?;
-    let mut filter = user_filter(&req);
+    caller.enforce("identity:list_users", target)?;
+    let mut filter = query.filter();
     if filter.domain_id.is_none() {
-        filter.domain_id = domain.clone();
+        filter.domain_id = domain.map(str::to_string);
     }
-    // Federated attributes select shadow users only (Keystone's
-    // `_handle_shadow_and_local_users`); this server has none.
-    let federated = ["idp_id", "protocol_id", "unique_id"]
-        .iter()
-        .any(|f| query_value(&req, f).is_some());
-    let users = if federated {
+    let users = if query.federated() {
         Vec::new()
     } else {
         state.identity.list_users(&filter).await?
     };
-    user_collection(&req, &state, users, domain.as_deref())
+    user_collection(&query, &links, users, domain)
+}
+
+/// Loads the user if it exists, then enforces `action` with whatever was found.
+async fn authorized_user(
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+    action: &str,
+) -> ApiResult<Option<User>> {
+    let user = state
+        .identity
+        .find_user(&UserRef::Id(id.to_string()))
+        .await?;
+    caller.enforce(action, user_target(user.as_ref()).arg("user_id", id))?;
+    Ok(user)
 }
 
 pub async fn get(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let user = state.identity.find_user(&UserRef::Id(path.clone())).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:get_user",
-        user_target(user.as_ref()),
-        &[("user_id", &path)],
-    )?;
-    let user = user.ok_or_else(|| user_not_found(&path))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"user": render(&req, &state, &user)}),
-    ))
+    let user = authorized_user(&caller, &state, &path, "identity:get_user")
+        .await?
+        .ok_or_else(|| user_not_found(&path))?;
+    Ok(entity(StatusCode::OK, "user", render(&links, &user)))
 }
 
 pub async fn create(
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let raw = strict_entity_body(&req, payload, &state, "user").await?;
+    let limit = state.body_limit();
+    let raw = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
     let body = normalize_keys(&raw);
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("user", "'name' is a required property"))?;
-    let domain_id = id_string_attr(&body, "domain_id", false)?.flatten();
+    let domain_id = id_attr(&body, "domain_id", false)?.flatten();
     let enabled = bool_attr(&body, "enabled")?.unwrap_or(true);
-    let default_project_id = id_string_attr(&body, "default_project_id", true)?.flatten();
+    let default_project_id = id_attr(&body, "default_project_id", true)?.flatten();
     // `description` is validated here and kept, like any other attribute, in `extra`.
-    description_attr(&body)?;
+    description_attr(&body, DESCRIPTION_MAX)?;
     let password = string_attr(&body, "password", true)?.flatten();
     unsupported_user_attrs(&body)?;
     // Keystone enforces on the body as sent, before filling in the domain: a domain
     // manager must name its domain explicitly.
-    enforce_with_args(
-        &state,
-        &caller,
+    caller.enforce(
         "identity:create_user",
-        json!({ "user": raw }),
-        &[],
+        Target::of("user", Value::Object(raw)),
     )?;
     let domain_id = domain_id.unwrap_or_else(|| {
-        token_domain(&caller).unwrap_or_else(|| state.settings.identity.default_domain_id.clone())
+        caller
+            .scoped_domain()
+            .unwrap_or(&state.settings.identity.default_domain_id)
+            .to_string()
     });
     let extra = extra_attrs(&body, KNOWN);
     let user = User {
@@ -403,35 +358,25 @@ pub async fn create(
         .identity
         .create_user(user, password.as_deref())
         .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"user": render(&req, &state, &user)}),
-    ))
+    Ok(entity(StatusCode::CREATED, "user", render(&links, &user)))
 }
 
 pub async fn update(
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let found = state.identity.find_user(&UserRef::Id(path.clone())).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:update_user",
-        user_target(found.as_ref()),
-        &[("user_id", &path)],
-    )?;
-    let body = strict_entity_body(&req, payload, &state, "user").await?;
-    if body.is_empty() {
-        return Err(invalid("user", "{} does not have enough properties"));
-    }
+    let found = authorized_user(&caller, &state, &path, "identity:update_user").await?;
+    let limit = state.body_limit();
+    let body = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
+    non_empty(&body, "user")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
     let enabled = bool_attr(&body, "enabled")?;
-    let default_project_id = id_string_attr(&body, "default_project_id", true)?;
-    description_attr(&body)?;
+    let default_project_id = id_attr(&body, "default_project_id", true)?;
+    description_attr(&body, DESCRIPTION_MAX)?;
     let password = string_attr(&body, "password", true)?;
     let id = string_attr(&body, "id", true)?;
     let domain_id = string_attr(&body, "domain_id", true)?;
@@ -470,26 +415,15 @@ pub async fn update(
         .identity
         .update_user_with(&user, password, named_domain)
         .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"user": render(&req, &state, &user)}),
-    ))
+    Ok(entity(StatusCode::OK, "user", render(&links, &user)))
 }
 
 pub async fn delete(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let found = state.identity.find_user(&UserRef::Id(path.clone())).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:delete_user",
-        user_target(found.as_ref()),
-        &[("user_id", &path)],
-    )?;
+    let found = authorized_user(&caller, &state, &path, "identity:delete_user").await?;
     if found.is_none() {
         return Err(user_not_found(&path));
     }
@@ -506,7 +440,8 @@ pub async fn change_password(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let body = strict_entity_body(&req, payload, &state, "user").await?;
+    let limit = state.body_limit();
+    let body = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
     for key in body.keys() {
         if key != "original_password" && key != "password" {
             return Err(invalid(
@@ -531,141 +466,86 @@ pub async fn change_password(
 /// GET /v3/users/{user_id}/projects: projects with a role assignment, as Keystone's
 /// `list_projects_for_user` (disabled ones included), filtered by `domain_id`,
 /// `enabled` and `name`.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct UserProjectsQuery {
+    domain_id: Option<String>,
+    name: Option<String>,
+    enabled: Option<Truthy>,
+}
+
 pub async fn projects(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    query: Query<UserProjectsQuery>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let found = state.identity.find_user(&UserRef::Id(path.clone())).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:list_user_projects",
-        user_target(found.as_ref()),
-        &[("user_id", &path)],
-    )?;
-    let domain_id = query_value(&req, "domain_id");
-    let name = query_value(&req, "name");
-    let enabled = bool_filter(&req, "enabled");
-    let projects: Vec<Project> = state
+    authorized_user(&caller, &state, &path, "identity:list_user_projects").await?;
+    let filter = crate::model::ProjectFilter {
+        domain_id: query.domain_id.clone(),
+        name: query.name.clone(),
+        enabled: flag(query.enabled),
+    };
+    let mut views = state
         .identity
-        .list_projects_for_user(&path)
-        .await?
-        .into_iter()
-        .filter(|p| domain_id.as_ref().is_none_or(|d| &p.domain_id == d))
-        .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
-        .filter(|p| enabled.is_none_or(|e| p.enabled == e))
-        .filter(|p| inexact_match(&req, "name", &p.name))
-        .collect();
-    super::projects::render_collection(&req, &state, projects, collection_links(&req, &state)).await
+        .project_views_for_user(&path, &filter)
+        .await?;
+    views.retain(|v| inexact_match(&query.pairs, "name", v.name()));
+    Ok(super::projects::project_collection(&links, &views))
 }
 
 /// GET /v3/users/{user_id}/groups; a domain-scoped caller sees only its domain's
 /// groups. Each group carries `membership_expires_at` (always null: memberships
 /// here do not expire), as Keystone's `list_groups_for_user`.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct NameQuery {
+    name: Option<String>,
+}
+
 pub async fn groups(
-    req: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
+    query: Query<NameQuery>,
+    links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let caller = caller(&req, &state).await?;
-    let found = state.identity.find_user(&UserRef::Id(path.clone())).await?;
-    enforce_with_args(
-        &state,
-        &caller,
-        "identity:list_groups_for_user",
-        user_target(found.as_ref()),
-        &[("user_id", &path)],
-    )?;
-    let domain = token_domain(&caller);
-    let name = query_value(&req, "name");
-    let rendered: Vec<Value> = state
+    authorized_user(&caller, &state, &path, "identity:list_groups_for_user").await?;
+    let domain = caller.scoped_domain();
+    let rendered = state
         .identity
         .list_groups_for_user(&path)
         .await?
         .iter()
-        .filter(|g| domain.as_ref().is_none_or(|d| &g.domain_id == d))
-        .filter(|g| name.as_ref().is_none_or(|n| &g.name == n))
-        .filter(|g| inexact_match(&req, "name", &g.name))
+        .filter(|g| domain.is_none_or(|d| g.domain_id == d))
+        .filter(|g| query.name.as_ref().is_none_or(|n| &g.name == n))
+        .filter(|g| inexact_match(&query.pairs, "name", &g.name))
         .map(|g| {
-            let mut v = render_group(&req, &state, g);
+            let mut v = render_group(&links, g);
             v["membership_expires_at"] = Value::Null;
             v
         })
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"groups": rendered, "links": collection_links(&req, &state)}),
-    ))
+    Ok(collection(&links, "groups", rendered, None))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v3/users")
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/users/{user_id}")
-            .route(web::get().to(get))
-            .route(web::head().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/users/{user_id}/password")
-            .route(web::post().to(change_password))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/users/{user_id}/projects")
-            .route(web::get().to(projects))
-            .route(web::head().to(projects))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v3/users/{user_id}/groups")
-            .route(web::get().to(groups))
-            .route(web::head().to(groups))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(r: &mut Router) {
+    r.add(resource("/v3/users").get(list).post(create))
+        .add(
+            resource("/v3/users/{user_id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
+        .add(resource("/v3/users/{user_id}/password").post(change_password))
+        .add(resource("/v3/users/{user_id}/projects").get(projects))
+        .add(resource("/v3/users/{user_id}/groups").get(groups));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize_keys_maps_hyphens_and_colons() {
-        let m = json!({"domain-id": "d", "a:b": 1, "name": "n"});
-        let n = normalize_keys(m.as_object().expect("object"));
-        assert_eq!(n.get("domain_id"), Some(&json!("d")));
-        assert_eq!(n.get("a_b"), Some(&json!(1)));
-        assert_eq!(n.get("name"), Some(&json!("n")));
-    }
-
-    #[test]
-    fn id_strings_follow_keystone_pattern() {
-        let ok = json!({"domain_id": "abc-DEF-123"});
-        assert!(id_string_attr(ok.as_object().expect("o"), "domain_id", false).is_ok());
-        for bad in [json!(""), json!("a b"), json!("x".repeat(65)), json!(7)] {
-            let obj = json!({ "domain_id": bad });
-            assert!(
-                id_string_attr(obj.as_object().expect("o"), "domain_id", false).is_err(),
-                "{bad}"
-            );
-        }
-        let null = json!({"default_project_id": null});
-        assert_eq!(
-            id_string_attr(null.as_object().expect("o"), "default_project_id", true)
-                .expect("nullable"),
-            Some(None)
-        );
-    }
 
     #[test]
     fn user_dict_hides_password_and_orders_extras_first() {

@@ -27,6 +27,8 @@ pub struct AssignmentQuery {
     /// any other value, None when absent (both kinds).
     pub inherited: Option<bool>,
     pub effective: bool,
+    /// A domain-scoped caller's domain: only assignments on it and its projects.
+    pub visible_in_domain: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,10 +208,41 @@ impl AssignmentService {
             }
             _ => None,
         };
-        match tree {
-            Some(tree) if q.effective => self.list_effective(q, &tree, subtree_ids).await,
-            _ => self.list_direct(q, subtree_ids).await,
+        let listed = match tree {
+            Some(tree) if q.effective => self.list_effective(q, &tree, subtree_ids).await?,
+            _ => self.list_direct(q, subtree_ids).await?,
+        };
+        match &q.visible_in_domain {
+            None => Ok(listed),
+            Some(domain) => self.within_domain(listed, domain).await,
         }
+    }
+
+    /// Keeps assignments on `domain` and on its projects (one query for the projects).
+    async fn within_domain(
+        &self,
+        listed: Vec<RoleAssignment>,
+        domain: &str,
+    ) -> Result<Vec<RoleAssignment>> {
+        let filter = crate::model::ProjectFilter {
+            domain_id: Some(domain.to_string()),
+            ..Default::default()
+        };
+        let in_domain: HashSet<String> = self
+            .store
+            .list_projects_filtered(&filter)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        Ok(listed
+            .into_iter()
+            .filter(|r| match &r.scope {
+                AssignmentScope::Domain(d) => d == domain,
+                AssignmentScope::Project(p) => in_domain.contains(p),
+                AssignmentScope::System => false,
+            })
+            .collect())
     }
 
     /// Keystone's `_list_direct_role_assignments`.

@@ -11,9 +11,9 @@ use crate::cache::{read_through, GenerationCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::model::{
-    Group, GroupFilter, PasswordUpdate, Project, RevocationEventRow, User, UserFilter,
+    Group, GroupFilter, PasswordUpdate, ProjectFilter, RevocationEventRow, User, UserFilter,
 };
-use crate::resource::ResourceService;
+use crate::resource::{ProjectView, ResourceService};
 use crate::revoke::RevokeService;
 use crate::store::{Store, StoreError};
 
@@ -438,12 +438,24 @@ impl IdentityService {
     /// Projects where the user holds a role (directly, through a group, or inherited
     /// from the project's domain), enabled or not, as Keystone's
     /// `list_projects_for_user`. 404 for an unknown user.
-    pub async fn list_projects_for_user(&self, user_id: &str) -> Result<Vec<Project>> {
+    /// The one listing of a user's projects (a role on them directly, through a
+    /// group, or inherited), with their tags, matching `filter`, ordered by name:
+    /// `/v3/users/{id}/projects` and `/v3/auth/projects` both answer from here.
+    pub async fn project_views_for_user(
+        &self,
+        user_id: &str,
+        filter: &ProjectFilter,
+    ) -> Result<Vec<ProjectView>> {
         self.get_user(user_id).await?;
         let ids = self.store.list_project_ids_for_user(user_id).await?;
         let mut projects = self.store.list_projects_by_ids(&ids).await?;
+        projects.retain(|p| {
+            filter.domain_id.as_ref().is_none_or(|d| &p.domain_id == d)
+                && filter.name.as_ref().is_none_or(|n| &p.name == n)
+                && filter.enabled.is_none_or(|e| p.enabled == e)
+        });
         projects.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-        Ok(projects)
+        self.resource.project_views(projects).await
     }
 
     fn check_password_length(&self, password: &str) -> Result<()> {

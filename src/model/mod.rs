@@ -12,3 +12,8 @@ pub use catalog::*;
 pub use identity::*;
 pub use resource::*;
 pub use revoke::*;
+
+/// A new entity id: 32 lower-case hex digits, as Keystone's `uuid.uuid4().hex`.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -231,12 +231,26 @@ impl ResourceService {
 
     /// Projects as the projects API shows them (with their tags), for every listing
     /// that returns projects.
+    /// One query for all their tags, whatever the number of projects.
     pub async fn project_views(&self, projects: Vec<Project>) -> Result<Vec<ProjectView>> {
-        let mut out = Vec::with_capacity(projects.len());
-        for project in projects {
-            let tags = self.store.list_project_tags(&project.id).await?;
-            out.push(ProjectView::Project { project, tags });
+        let ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
+        let mut tags: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for (project_id, tag) in self.store.list_tags_of_projects(&ids).await? {
+            tags.entry(project_id).or_default().push(tag);
         }
-        Ok(out)
+        Ok(projects
+            .into_iter()
+            .map(|project| {
+                let tags = tags.remove(&project.id).unwrap_or_default();
+                ProjectView::Project { project, tags }
+            })
+            .collect())
+    }
+
+    /// The projects among `ids` (those that exist), with their tags: two queries.
+    pub async fn project_views_by_ids(&self, ids: &[String]) -> Result<Vec<ProjectView>> {
+        let projects = self.store.list_projects_by_ids(ids).await?;
+        self.project_views(projects).await
     }
 }

@@ -330,6 +330,22 @@ impl RevokeService {
         self.refresh().await
     }
 
+    /// `DELETE /v3/auth/tokens`: the token with this audit id and, with `cascade`
+    /// (Keystone 30's default), every token rescoped from it (its audit chain).
+    pub async fn revoke_token(&self, audit_id: &str, cascade: bool) -> Result<()> {
+        let mut events = vec![RevocationEventRow {
+            audit_id: Some(audit_id.to_string()),
+            ..Default::default()
+        }];
+        if cascade {
+            events.push(RevocationEventRow {
+                audit_chain_id: Some(audit_id.to_string()),
+                ..Default::default()
+            });
+        }
+        self.revoke(events).await
+    }
+
     /// Convenience for the common "everything this user holds" event.
     pub async fn revoke_user(&self, user_id: &str) -> Result<()> {
         self.revoke(vec![RevocationEventRow {

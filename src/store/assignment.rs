@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{boolean, json_extra, text, DbContext, Store, StoreError, StoreResult};
+use super::{boolean, json_extra, placeholders, text, DbContext, Store, StoreError, StoreResult};
 use crate::model::*;
 
 /// Keystone's marker for a global (not domain-specific) role.
@@ -226,13 +226,6 @@ impl Store {
 }
 
 /// Every `$n` placeholder for `values`, starting after `offset` earlier ones.
-fn placeholders(offset: usize, n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${}", offset + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
     /// Writes name, description and extra (which carries `options`); the domain never changes.
     pub async fn update_role(&self, r: &Role) -> StoreResult<bool> {

@@ -309,6 +309,18 @@ impl Store {
     }
 }
 
+/// `$<offset+1>, ..., $<offset+n>` for an `IN (...)` list.
+pub(crate) fn placeholders(offset: usize, n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${}", offset + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many ids one `IN (...)` list carries: well under SQLite's and PostgreSQL's
+/// bind limits.
+pub(crate) const IN_CHUNK: usize = 500;
+
 /// Collapses backend type names into the families both schemas must agree on.
 /// SQLite has no boolean type, so PostgreSQL's BOOLEAN counts as an integer.
 fn type_family(t: &str) -> String {

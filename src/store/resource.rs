@@ -2,7 +2,10 @@
 
 use sqlx::any::AnyRow;
 
-use super::{boolean, json_extra, opt_text, text, DbContext, Store, StoreError, StoreResult};
+use super::{
+    boolean, json_extra, opt_text, placeholders, text, DbContext, Store, StoreError, StoreResult,
+    IN_CHUNK,
+};
 use crate::model::*;
 
 fn domain_from(row: &AnyRow) -> StoreResult<Domain> {
@@ -134,11 +137,47 @@ impl Store {
             .collect()
     }
 
+    /// The projects among `ids` that exist, in the order of `ids`.
     pub async fn list_projects_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Project>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.get_project(id).await? {
-                out.push(p);
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {PROJECT_COLS} FROM project WHERE id IN ({})",
+                placeholders(0, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.reader()).await.ctx("reading projects")? {
+                let p = project_from(&row)?;
+                found.insert(p.id.clone(), p);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// (project_id, tag) for the projects among `ids`, tags sorted by name.
+    pub async fn list_tags_of_projects(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT project_id, name FROM project_tag WHERE project_id IN ({}) ORDER BY project_id, name",
+                placeholders(0, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q
+                .fetch_all(self.reader())
+                .await
+                .ctx("listing project tags")?
+            {
+                out.push((text(&row, "project_id")?, text(&row, "name")?));
             }
         }
         Ok(out)

@@ -159,7 +159,9 @@ both_backends! {
     async fn malformed_requests_are_4xx_json(app: TestApp) {
         let cases: Vec<(Option<&str>, String, u16, &str)> = vec![
             (Some("application/json"), "not json".into(), 400, "Expecting to find valid JSON in request body."),
-            (Some("application/json"), "[1,2]".into(), 400, "Invalid input"),
+            (Some("application/json"), "[1,2]".into(), 400, "Expecting to find valid JSON in request body."),
+            (Some("application/json"), "null".into(), 400, "Expecting to find valid JSON in request body."),
+            (Some("application/json"), "\"auth\"".into(), 400, "Expecting to find valid JSON in request body."),
             (Some("text/plain"), "{}".into(), 400, "Expecting to find application/json in Content-Type header."),
             (Some("application/json"), json!({"auth": {"identity": {}}}).to_string(), 400, "Invalid input for field 'identity': 'methods' is a required property"),
             (Some("application/json"), json!({"auth": {"identity": {"methods": ["password"]}}}).to_string(), 400, "Expecting to find password in identity."),

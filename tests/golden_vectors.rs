@@ -12,18 +12,9 @@ use keystone_rs::token::payload::{
 };
 use serde_json::Value as Json;
 
-/// `$KEYSTONE_SPEC_DIR/vectors.json`, else the first `shared/spec/vectors.json` found
-/// walking up from the crate (a clone has `shared/` beside it; so do worktrees further up).
+/// `tests/fixtures/vectors.json`: recorded from Python Keystone, kept in the repository.
 fn vectors_path() -> std::path::PathBuf {
-    if let Ok(dir) = std::env::var("KEYSTONE_SPEC_DIR") {
-        return std::path::Path::new(&dir).join("vectors.json");
-    }
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .map(|d| d.join("shared/spec/vectors.json"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| crate_dir.join("../shared/spec/vectors.json"))
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vectors.json")
 }
 
 fn vectors() -> Json {

@@ -12,6 +12,7 @@ mod projects;
 mod revocation;
 mod role_assignments;
 mod roles;
+mod routes;
 mod tokens;
 mod users;
 
@@ -20,27 +21,23 @@ mod users;
 /// and no URL is given, so CI cannot silently lose the second backend.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {
+    ($($name:ident),* $(,)?) => {
         pub mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let $app = $crate::helpers::spawn_app($crate::helpers::Db::Sqlite)
+                    let app = $crate::helpers::spawn_app($crate::helpers::Db::Sqlite)
                         .await
                         .expect("sqlite app");
-                    $body
+                    super::$name(app).await;
                 }
             )*
         }
         pub mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some($app) = $crate::helpers::spawn_app($crate::helpers::Db::Postgres).await else {
+                    let Some(app) = $crate::helpers::spawn_app($crate::helpers::Db::Postgres).await else {
                         assert!(
                             std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
                             "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
@@ -48,7 +45,7 @@ macro_rules! both_backends {
                         eprintln!("postgres: KEYSTONE_TEST_POSTGRES_URL not set; not run");
                         return;
                     };
-                    $body
+                    super::$name(app).await;
                 }
             )*
         }

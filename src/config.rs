@@ -58,6 +58,7 @@ pub struct Settings {
     pub token: TokenSection,
     pub fernet_tokens: FernetTokensSection,
     pub identity: IdentitySection,
+    pub resource: ResourceSection,
     pub auth: AuthSection,
     pub revoke: RevokeSection,
     pub oslo_policy: OsloPolicySection,
@@ -76,6 +77,10 @@ pub struct DefaultSection {
     /// Levels of projects below a domain, a top-level project being level 1
     /// (Keystone's `[DEFAULT] max_project_tree_depth`, default 5).
     pub max_project_tree_depth: usize,
+    /// Default page size of every paged collection, unless its section sets one.
+    pub list_limit: Option<usize>,
+    /// The largest page a client may ask for (Keystone's default 1000).
+    pub max_db_limit: usize,
 }
 
 #[derive(Clone)]
@@ -121,6 +126,14 @@ pub struct IdentitySection {
     pub default_domain_id: String,
     pub password_hash_algorithm: String,
     pub max_password_length: usize,
+    /// Default page size of `/v3/users` and `/v3/groups` (else `[DEFAULT] list_limit`).
+    pub list_limit: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceSection {
+    /// Default page size of `/v3/projects` (else `[DEFAULT] list_limit`).
+    pub list_limit: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -244,6 +257,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "insecure_debug",
             "debug",
             "max_project_tree_depth",
+            "list_limit",
+            "max_db_limit",
         ],
     ),
     ("database", &["connection", "max_pool_size", "pool_timeout"]),
@@ -268,8 +283,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "default_domain_id",
             "password_hash_algorithm",
             "max_password_length",
+            "list_limit",
         ],
     ),
+    ("resource", &["list_limit"]),
     ("auth", &["methods"]),
     (
         "revoke",
@@ -458,6 +475,8 @@ impl Settings {
                 public_endpoint,
                 insecure_debug: o.parse_bool("default", "insecure_debug", false)?,
                 max_project_tree_depth: o.parse("default", "max_project_tree_depth", 5)?,
+                list_limit: o.parse_opt("default", "list_limit")?,
+                max_db_limit: o.parse("default", "max_db_limit", 1000)?,
             },
             database: DatabaseSection {
                 connection,
@@ -490,6 +509,10 @@ impl Settings {
                     .to_string(),
                 password_hash_algorithm: algorithm,
                 max_password_length: o.parse("identity", "max_password_length", 4096)?,
+                list_limit: o.parse_opt("identity", "list_limit")?,
+            },
+            resource: ResourceSection {
+                list_limit: o.parse_opt("resource", "list_limit")?,
             },
             auth: AuthSection { methods },
             revoke: RevokeSection {

@@ -13,10 +13,10 @@ use super::kit::input::{
     description_attr, entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty,
     normalize_keys, string_attr, TopLevel,
 };
-use super::kit::{collection, entity, resource, Caller, Links, Query, Router, Target};
-use super::users::{
-    group_dict, inexact_match, render_group, user_collection, user_dict, UserListQuery,
+use super::kit::{
+    collection, entity, page_links, resource, Caller, Links, PageQuery, Query, Router, Target,
 };
+use super::users::{group_dict, render_group, text_matches, user_dict, user_filter, UserListQuery};
 use super::AppState;
 use crate::error::Error;
 use crate::identity::UserRef;
@@ -61,6 +61,8 @@ async fn authorized_group(
 pub struct GroupListQuery {
     domain_id: Option<String>,
     name: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 pub async fn list(
@@ -78,17 +80,16 @@ pub async fn list(
     let filter = GroupFilter {
         domain_id: query.domain_id.clone(),
         name: query.name.clone(),
+        within_domain: domain.map(str::to_string),
+        name_matches: text_matches(&query.pairs, "name"),
     };
-    let rendered = state
-        .identity
-        .list_groups(&filter)
-        .await?
-        .iter()
-        .filter(|g| domain.is_none_or(|d| g.domain_id == d))
-        .filter(|g| inexact_match(&query.pairs, "name", &g.name))
-        .map(|g| render_group(&links, g))
-        .collect();
-    Ok(collection(&links, "groups", rendered, None))
+    let request = query
+        .page
+        .request(state.settings.identity.list_limit, &state.settings.default)?;
+    let page = state.identity.list_groups(&filter, &request).await?;
+    let next = page_links(&page, &request, |g| &g.id);
+    let rendered = page.items.iter().map(|g| render_group(&links, g)).collect();
+    Ok(collection(&links, "groups", rendered, Some(next)))
 }
 
 pub async fn get(
@@ -217,11 +218,13 @@ pub async fn users(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     authorized_group(&caller, &state, &path, "identity:list_users_in_group").await?;
-    let users = state
-        .identity
-        .list_users_in_group(&path, &query.filter())
-        .await?;
-    user_collection(&query, &links, users, caller.scoped_domain())
+    let filter = user_filter(&query, caller.scoped_domain())?;
+    let users = state.identity.list_users_in_group(&path, &filter).await?;
+    let rendered = users
+        .iter()
+        .map(|u| super::users::render(&links, u))
+        .collect();
+    Ok(collection(&links, "users", rendered, None))
 }
 
 /// The membership rules see whichever of group and user exist.

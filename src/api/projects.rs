@@ -17,13 +17,14 @@ use super::kit::input::{
 };
 use super::kit::query::{flag, Truthy};
 use super::kit::{
-    collection, entity, json_response, resource, Caller, Links, Query, QueryPairs, Router, Target,
+    collection, entity, json_response, page_links, resource, Caller, Links, PageQuery, Query,
+    QueryPairs, Router, Target,
 };
 use super::AppState;
 use crate::error::Error;
-use crate::model::{new_id, Domain};
+use crate::model::{new_id, Domain, ProjectFilter, TagFilters};
 use crate::resource::{
-    validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
+    validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, MAX_PROJECT_TAGS,
 };
 use crate::token::provider::Scope;
 
@@ -184,6 +185,8 @@ pub struct ProjectListQuery {
     not_tags: Option<String>,
     #[serde(rename = "not-tags-any")]
     not_tags_any: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 /// GET /v3/projects. A domain-scoped caller is checked against its own domain
@@ -204,23 +207,28 @@ pub async fn list(
     caller.enforce("identity:list_projects", target)?;
     let q = &query.params;
     let filter = ProjectQuery {
-        name: q.name.clone(),
-        domain_id: q.domain_id.clone(),
-        enabled: flag(q.enabled),
-        parent_id: q.parent_id.clone(),
-        is_domain: flag(q.is_domain).unwrap_or(false),
-        tags: TagFilters {
-            all: tags_of(&q.tags),
-            any: tags_of(&q.tags_any),
-            not_all: tags_of(&q.not_tags),
-            not_any: tags_of(&q.not_tags_any),
+        filter: ProjectFilter {
+            name: q.name.clone(),
+            domain_id: q.domain_id.clone(),
+            enabled: flag(q.enabled),
+            parent_id: q.parent_id.clone(),
+            tags: TagFilters {
+                all: tags_of(&q.tags),
+                any: tags_of(&q.tags_any),
+                not_all: tags_of(&q.not_tags),
+                not_any: tags_of(&q.not_tags_any),
+            },
+            within_domain: scoped_domain,
         },
+        is_domain: flag(q.is_domain).unwrap_or(false),
     };
-    let mut views = state.resource.list_project_views(&filter).await?;
-    if let Some(domain_id) = &scoped_domain {
-        views.retain(|v| v.domain_id() == Some(domain_id.as_str()));
-    }
-    Ok(project_collection(&links, &views))
+    let request = q
+        .page
+        .request(state.settings.resource.list_limit, &state.settings.default)?;
+    let page = state.resource.list_project_views(&filter, &request).await?;
+    let next = page_links(&page, &request, |v| v.id());
+    let rendered = page.items.iter().map(|v| render(&links, v)).collect();
+    Ok(collection(&links, "projects", rendered, Some(next)))
 }
 
 /// GET /v3/projects/{id}, with Keystone's `parents_as_ids` / `subtree_as_ids`

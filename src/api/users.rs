@@ -15,12 +15,15 @@ use super::kit::input::{
     normalize_keys, string_attr, TopLevel,
 };
 use super::kit::query::{flag, Truthy};
-use super::kit::{collection, entity, resource, Caller, Links, Query, QueryPairs, Router, Target};
+use super::kit::{
+    collection, entity, page_links, resource, Caller, Links, PageQuery, Query, QueryPairs, Router,
+    Target,
+};
 use super::render::password_expiry;
 use super::AppState;
 use crate::error::Error;
 use crate::identity::{PasswordChange, UserRef};
-use crate::model::{new_id, Group, User, UserFilter};
+use crate::model::{new_id, Comparison, Group, Page, TextMatch, TextOp, User, UserFilter};
 
 /// Attributes with a meaning of their own; everything else is Keystone's `extra`.
 const KNOWN: &[&str] = &[
@@ -131,32 +134,31 @@ fn unsupported_user_attrs(obj: &Map<String, Value>) -> ApiResult<()> {
     }
 }
 
-/// Keystone's inexact filters (`name__contains=x`, `name__istartswith=x`, ...) on a
-/// string attribute; unknown comparators are ignored, as Keystone ignores them.
-pub fn inexact_match(q: &QueryPairs, field: &str, value: &str) -> bool {
-    q.iter().all(|(k, wanted)| {
-        let Some(op) = k
-            .strip_prefix(field)
-            .and_then(|rest| rest.strip_prefix("__"))
-        else {
-            return true;
-        };
-        let (op, fold) = match op.strip_prefix('i') {
-            Some(base) if matches!(base, "contains" | "startswith" | "endswith") => (base, true),
-            _ => (op, false),
-        };
-        let (hay, needle) = if fold {
-            (value.to_lowercase(), wanted.to_lowercase())
-        } else {
-            (value.to_string(), wanted.to_string())
-        };
-        match op {
-            "contains" => hay.contains(&needle),
-            "startswith" => hay.starts_with(&needle),
-            "endswith" => hay.ends_with(&needle),
-            _ => true,
-        }
-    })
+/// Keystone's inexact filters on `field` (`name__contains=x`, `name__istartswith=x`,
+/// ...); unknown comparators are ignored, as Keystone ignores them.
+pub fn text_matches(q: &QueryPairs, field: &str) -> Vec<TextMatch> {
+    q.iter()
+        .filter_map(|(k, wanted)| {
+            let op = k.strip_prefix(field)?.strip_prefix("__")?;
+            let (op, case_insensitive) = match op.strip_prefix('i') {
+                Some(base) if matches!(base, "contains" | "startswith" | "endswith") => {
+                    (base, true)
+                }
+                _ => (op, false),
+            };
+            let op = match op {
+                "contains" => TextOp::Contains,
+                "startswith" => TextOp::StartsWith,
+                "endswith" => TextOp::EndsWith,
+                _ => return None,
+            };
+            Some(TextMatch {
+                op,
+                value: wanted.to_string(),
+                case_insensitive,
+            })
+        })
+        .collect()
 }
 
 /// The user list filters (`GET /v3/users`, `GET /v3/groups/{id}/users`).
@@ -170,18 +172,11 @@ pub struct UserListQuery {
     idp_id: Option<String>,
     protocol_id: Option<String>,
     unique_id: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 impl UserListQuery {
-    /// `domain_id`, `name` and `enabled` as Keystone's `build_driver_hints`.
-    pub fn filter(&self) -> UserFilter {
-        UserFilter {
-            domain_id: self.domain_id.clone(),
-            name: self.name.clone(),
-            enabled: flag(self.enabled),
-        }
-    }
-
     /// Federated attributes select shadow users only (Keystone's
     /// `_handle_shadow_and_local_users`); this server has none.
     fn federated(&self) -> bool {
@@ -189,9 +184,21 @@ impl UserListQuery {
     }
 }
 
+/// Every filter of a user listing, for SQL: Keystone's `build_driver_hints`, the
+/// caller's domain for domain-scoped tokens, inexact names and password expiry.
+pub fn user_filter(q: &Query<UserListQuery>, caller_domain: Option<&str>) -> ApiResult<UserFilter> {
+    Ok(UserFilter {
+        domain_id: q.domain_id.clone(),
+        name: q.name.clone(),
+        enabled: flag(q.enabled),
+        within_domain: caller_domain.map(str::to_string),
+        name_matches: text_matches(&q.pairs, "name"),
+        password_expires: password_expiry_filter(q)?,
+    })
+}
+
 /// Keystone's `password_expires_at={op}:{timestamp}` filter (`op` defaults to `eq`).
-/// As in Keystone's SQL, a user whose password never expires matches no comparison.
-fn password_expiry_filter(q: &UserListQuery) -> ApiResult<Option<(String, i64)>> {
+fn password_expiry_filter(q: &UserListQuery) -> ApiResult<Option<(Comparison, i64)>> {
     let Some(raw) = q.password_expires_at.clone() else {
         return Ok(None);
     };
@@ -214,48 +221,12 @@ fn password_expiry_filter(q: &UserListQuery) -> ApiResult<Option<(String, i64)>>
                     .into(),
             )
         })?;
-    if !matches!(op.as_str(), "lt" | "lte" | "gt" | "gte" | "eq" | "neq") {
-        return Err(ApiError::BadRequest(format!(
+    let op = Comparison::parse(&op).ok_or_else(|| {
+        ApiError::BadRequest(format!(
             "The given operator {op} is not valid. It must be one of the following: 'eq', 'neq', 'lt', 'lte', 'gt', or 'gte'."
-        )));
-    }
+        ))
+    })?;
     Ok(Some((op, micros)))
-}
-
-fn expiry_matches(filter: &Option<(String, i64)>, expires_at: Option<i64>) -> bool {
-    let Some((op, wanted)) = filter else {
-        return true;
-    };
-    let Some(expires) = expires_at.map(|s| s.saturating_mul(1_000_000)) else {
-        return false;
-    };
-    match op.as_str() {
-        "lt" => expires < *wanted,
-        "lte" => expires <= *wanted,
-        "gt" => expires > *wanted,
-        "gte" => expires >= *wanted,
-        "eq" => expires == *wanted,
-        _ => expires != *wanted,
-    }
-}
-
-/// Renders a user list after the filters SQL does not apply: the caller's domain
-/// for domain-scoped tokens, inexact name matches, and password expiry.
-pub fn user_collection(
-    query: &Query<UserListQuery>,
-    links: &Links,
-    users: Vec<User>,
-    caller_domain: Option<&str>,
-) -> ApiResult<HttpResponse> {
-    let expiry = password_expiry_filter(query)?;
-    let rendered = users
-        .iter()
-        .filter(|u| caller_domain.is_none_or(|d| u.domain_id == d))
-        .filter(|u| inexact_match(&query.pairs, "name", &u.name))
-        .filter(|u| expiry_matches(&expiry, u.password_expires_at))
-        .map(|u| render(links, u))
-        .collect();
-    Ok(collection(links, "users", rendered, None))
 }
 
 pub async fn list(
@@ -272,16 +243,21 @@ pub async fn list(
         None => Target::none(),
     };
     caller.enforce("identity:list_users", target)?;
-    let mut filter = query.filter();
-    if filter.domain_id.is_none() {
-        filter.domain_id = domain.map(str::to_string);
-    }
-    let users = if query.federated() {
-        Vec::new()
+    let filter = user_filter(&query, domain)?;
+    let request = query
+        .page
+        .request(state.settings.identity.list_limit, &state.settings.default)?;
+    let page = if query.federated() {
+        Page {
+            items: Vec::new(),
+            more: false,
+        }
     } else {
-        state.identity.list_users(&filter).await?
+        state.identity.list_users(&filter, &request).await?
     };
-    user_collection(&query, &links, users, domain)
+    let next = page_links(&page, &request, |u| &u.id);
+    let rendered = page.items.iter().map(|u| render(&links, u)).collect();
+    Ok(collection(&links, "users", rendered, Some(next)))
 }
 
 /// Loads the user if it exists, then enforces `action` with whatever was found.
@@ -486,12 +462,14 @@ pub async fn projects(
         domain_id: query.domain_id.clone(),
         name: query.name.clone(),
         enabled: flag(query.enabled),
+        ..Default::default()
     };
     let mut views = state
         .identity
         .project_views_for_user(&path, &filter)
         .await?;
-    views.retain(|v| inexact_match(&query.pairs, "name", v.name()));
+    let matches = text_matches(&query.pairs, "name");
+    views.retain(|v| matches.iter().all(|m| m.matches(v.name())));
     Ok(super::projects::project_collection(&links, &views))
 }
 
@@ -513,6 +491,7 @@ pub async fn groups(
 ) -> ApiResult<HttpResponse> {
     authorized_user(&caller, &state, &path, "identity:list_groups_for_user").await?;
     let domain = caller.scoped_domain();
+    let matches = text_matches(&query.pairs, "name");
     let rendered = state
         .identity
         .list_groups_for_user(&path)
@@ -520,7 +499,7 @@ pub async fn groups(
         .iter()
         .filter(|g| domain.is_none_or(|d| g.domain_id == d))
         .filter(|g| query.name.as_ref().is_none_or(|n| &g.name == n))
-        .filter(|g| inexact_match(&query.pairs, "name", &g.name))
+        .filter(|g| matches.iter().all(|m| m.matches(&g.name)))
         .map(|g| {
             let mut v = render_group(&links, g);
             v["membership_expires_at"] = Value::Null;

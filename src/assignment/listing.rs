@@ -230,7 +230,7 @@ impl AssignmentService {
         };
         let in_domain: HashSet<String> = self
             .store
-            .list_projects_filtered(&filter)
+            .list_projects_filtered(&filter, &Default::default())
             .await?
             .into_iter()
             .map(|p| p.id)

@@ -11,9 +11,10 @@ use crate::cache::{read_through, GenerationCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::model::{
-    Group, GroupFilter, PasswordUpdate, ProjectFilter, RevocationEventRow, User, UserFilter,
+    Group, GroupFilter, Page, PageRequest, PasswordUpdate, ProjectFilter, RevocationEventRow, User,
+    UserFilter,
 };
-use crate::resource::{ProjectView, ResourceService};
+use crate::resource::{marker_not_found, ProjectView, ResourceService};
 use crate::revoke::RevokeService;
 use crate::store::{Store, StoreError};
 
@@ -207,8 +208,15 @@ impl IdentityService {
         Ok(user)
     }
 
-    pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        Ok(self.store.list_users(filter).await?)
+    /// `GET /v3/users`: one page in id order; an unknown marker is Keystone's 404.
+    pub async fn list_users(&self, filter: &UserFilter, page: &PageRequest) -> Result<Page<User>> {
+        if let Some(marker) = &page.marker {
+            if self.store.get_user(marker).await?.is_none() {
+                return Err(marker_not_found(marker));
+            }
+        }
+        let users = self.store.list_users(filter, page).await?;
+        Ok(Page::from_overfetch(users, page.limit))
     }
 
     /// Creates the user in an existing domain (404 otherwise, as Keystone).
@@ -328,8 +336,19 @@ impl IdentityService {
             .ok_or_else(|| Error::not_found(format!("Could not find group: {id}.")))
     }
 
-    pub async fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>> {
-        Ok(self.store.list_groups(filter).await?)
+    /// `GET /v3/groups`: one page in id order; an unknown marker is Keystone's 404.
+    pub async fn list_groups(
+        &self,
+        filter: &GroupFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Group>> {
+        if let Some(marker) = &page.marker {
+            if self.store.get_group(marker).await?.is_none() {
+                return Err(marker_not_found(marker));
+            }
+        }
+        let groups = self.store.list_groups(filter, page).await?;
+        Ok(Page::from_overfetch(groups, page.limit))
     }
 
     /// Creates the group in an existing domain (404 otherwise, as Keystone).

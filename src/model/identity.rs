@@ -1,5 +1,7 @@
 //! Users, groups and what an update does to a password.
 
+use super::{Comparison, TextMatch};
+
 type Extra = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Clone, PartialEq)]
@@ -59,17 +61,26 @@ impl std::fmt::Debug for PasswordUpdate {
     }
 }
 
-/// Exact-match list filters on users; `None` means "any".
+/// User list filters, all answered in SQL (so pages are exact); `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserFilter {
     pub domain_id: Option<String>,
     pub name: Option<String>,
     pub enabled: Option<bool>,
+    /// A domain-scoped caller sees its own domain only, whatever `domain_id` says.
+    pub within_domain: Option<String>,
+    /// `name__contains=` and friends.
+    pub name_matches: Vec<TextMatch>,
+    /// `password_expires_at={op}:{time}`, in microseconds; a password that never
+    /// expires matches no comparison (as in Keystone's SQL).
+    pub password_expires: Option<(Comparison, i64)>,
 }
 
-/// Exact-match list filters on groups.
+/// Group list filters, all answered in SQL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GroupFilter {
     pub domain_id: Option<String>,
     pub name: Option<String>,
+    pub within_domain: Option<String>,
+    pub name_matches: Vec<TextMatch>,
 }

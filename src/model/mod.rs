@@ -4,12 +4,14 @@
 mod assignment;
 mod catalog;
 mod identity;
+mod page;
 mod resource;
 mod revoke;
 
 pub use assignment::*;
 pub use catalog::*;
 pub use identity::*;
+pub use page::*;
 pub use resource::*;
 pub use revoke::*;
 

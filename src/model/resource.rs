@@ -40,10 +40,41 @@ pub enum TagAddition {
     Full,
 }
 
-/// The project list filters answered in SQL; the rest are applied by the service.
+/// Project list filters, all answered in SQL (so pages are exact).
 #[derive(Clone, Debug, Default)]
 pub struct ProjectFilter {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub enabled: Option<bool>,
+    pub parent_id: Option<String>,
+    pub tags: TagFilters,
+    /// A domain-scoped caller sees its own domain only.
+    pub within_domain: Option<String>,
+}
+
+/// Keystone's tag filters on `GET /v3/projects`, each a comma-separated list.
+#[derive(Clone, Debug, Default)]
+pub struct TagFilters {
+    /// `tags`: projects holding all of them.
+    pub all: Option<Vec<String>>,
+    /// `tags-any`: projects holding at least one.
+    pub any: Option<Vec<String>>,
+    /// `not-tags`: projects not holding all of them.
+    pub not_all: Option<Vec<String>>,
+    /// `not-tags-any`: projects holding none of them.
+    pub not_any: Option<Vec<String>>,
+}
+
+impl TagFilters {
+    pub fn is_empty(&self) -> bool {
+        self.all.is_none() && self.any.is_none() && self.not_all.is_none() && self.not_any.is_none()
+    }
+
+    pub fn matches(&self, tags: &[String]) -> bool {
+        let has = |t: &String| tags.contains(t);
+        self.all.as_ref().is_none_or(|w| w.iter().all(has))
+            && self.any.as_ref().is_none_or(|w| w.iter().any(has))
+            && self.not_all.as_ref().is_none_or(|w| !w.iter().all(has))
+            && self.not_any.as_ref().is_none_or(|w| !w.iter().any(has))
+    }
 }

@@ -4,7 +4,8 @@
 mod projects;
 
 pub use projects::{
-    validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView, TagFilters, MAX_PROJECT_TAGS,
+    marker_not_found, validate_tag, NewProject, ProjectPatch, ProjectQuery, ProjectView,
+    MAX_PROJECT_TAGS,
 };
 
 use crate::cache::{read_through, GenerationCache};

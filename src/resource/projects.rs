@@ -5,11 +5,13 @@
 //! table and a NULL `parent_id` for top-level projects, and show both through the
 //! projects API the way Keystone does: [`ProjectView`] is that view.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::ResourceService;
 use crate::error::{Error, Result};
-use crate::model::{Domain, Project, ProjectDeletion, ProjectFilter, TagAddition};
+use crate::model::{
+    Domain, Page, PageRequest, Project, ProjectDeletion, ProjectFilter, TagAddition,
+};
 use crate::store::StoreError;
 
 type Extra = serde_json::Map<String, serde_json::Value>;
@@ -123,42 +125,11 @@ pub struct ProjectPatch {
     pub is_domain: Option<bool>,
 }
 
-/// Keystone's tag filters on `GET /v3/projects`, each a comma-separated list.
-#[derive(Clone, Debug, Default)]
-pub struct TagFilters {
-    /// `tags`: projects holding all of them.
-    pub all: Option<Vec<String>>,
-    /// `tags-any`: projects holding at least one.
-    pub any: Option<Vec<String>>,
-    /// `not-tags`: projects not holding all of them.
-    pub not_all: Option<Vec<String>>,
-    /// `not-tags-any`: projects holding none of them.
-    pub not_any: Option<Vec<String>>,
-}
-
-impl TagFilters {
-    fn is_empty(&self) -> bool {
-        self.all.is_none() && self.any.is_none() && self.not_all.is_none() && self.not_any.is_none()
-    }
-
-    fn matches(&self, tags: &[String]) -> bool {
-        let has = |t: &String| tags.contains(t);
-        self.all.as_ref().is_none_or(|w| w.iter().all(has))
-            && self.any.as_ref().is_none_or(|w| w.iter().any(has))
-            && self.not_all.as_ref().is_none_or(|w| !w.iter().all(has))
-            && self.not_any.as_ref().is_none_or(|w| !w.iter().any(has))
-    }
-}
-
 /// `GET /v3/projects` filters. `is_domain` switches to domains shown as projects.
 #[derive(Clone, Debug, Default)]
 pub struct ProjectQuery {
-    pub name: Option<String>,
-    pub domain_id: Option<String>,
-    pub enabled: Option<bool>,
-    pub parent_id: Option<String>,
+    pub filter: ProjectFilter,
     pub is_domain: bool,
-    pub tags: TagFilters,
 }
 
 /// Keystone's `_project_tag_name_properties`: 1..255 characters, no '/' or ','.
@@ -200,6 +171,11 @@ fn domain_project_conflict(name: &str) -> Error {
             "project - it is not permitted to have two projects acting as domains with the same name: {name}."
         ),
     }
+}
+
+/// Keystone's MarkerNotFound.
+pub fn marker_not_found(marker: &str) -> Error {
+    Error::not_found(format!("Marker {marker} could not be found."))
 }
 
 fn project_not_found(id: &str) -> Error {
@@ -265,43 +241,49 @@ impl ResourceService {
         Ok(out)
     }
 
-    pub async fn list_project_views(&self, q: &ProjectQuery) -> Result<Vec<ProjectView>> {
+    /// `GET /v3/projects`: one page in id order, every filter applied in SQL first.
+    /// An unknown marker (project or domain) is Keystone's 404.
+    pub async fn list_project_views(
+        &self,
+        q: &ProjectQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ProjectView>> {
+        if let Some(marker) = &page.marker {
+            if self.store.get_project(marker).await?.is_none()
+                && self.store.get_domain(marker).await?.is_none()
+            {
+                return Err(marker_not_found(marker));
+            }
+        }
+        let f = &q.filter;
         if q.is_domain {
             // Domains have no domain, no parent and no tags.
-            if q.domain_id.is_some() || q.parent_id.is_some() || !q.tags.matches(&[]) {
-                return Ok(Vec::new());
+            if f.domain_id.is_some()
+                || f.parent_id.is_some()
+                || f.within_domain.is_some()
+                || !f.tags.matches(&[])
+            {
+                return Ok(Page {
+                    items: Vec::new(),
+                    more: false,
+                });
             }
-            let mut domains = self.list_domains(q.name.as_deref(), q.enabled).await?;
-            domains.sort_by(|a, b| a.id.cmp(&b.id));
-            return Ok(domains.into_iter().map(ProjectView::Domain).collect());
+            let domains = self
+                .store
+                .list_domains_page(f.name.as_deref(), f.enabled, page)
+                .await?;
+            let page = Page::from_overfetch(domains, page.limit);
+            return Ok(Page {
+                items: page.items.into_iter().map(ProjectView::Domain).collect(),
+                more: page.more,
+            });
         }
-        let projects = self
-            .store
-            .list_projects_filtered(&ProjectFilter {
-                name: q.name.clone(),
-                domain_id: q.domain_id.clone(),
-                enabled: q.enabled,
-            })
-            .await?;
-        let mut tags: HashMap<String, Vec<String>> = HashMap::new();
-        if !projects.is_empty() {
-            for (project_id, tag) in self.store.list_all_project_tags().await? {
-                tags.entry(project_id).or_default().push(tag);
-            }
-        }
-        Ok(projects
-            .into_iter()
-            .map(|project| {
-                let tags = tags.remove(&project.id).unwrap_or_default();
-                ProjectView::Project { project, tags }
-            })
-            .filter(|v| {
-                q.parent_id
-                    .as_deref()
-                    .is_none_or(|p| v.parent_id() == Some(p))
-            })
-            .filter(|v| q.tags.is_empty() || q.tags.matches(v.tags()))
-            .collect())
+        let projects = self.store.list_projects_filtered(f, page).await?;
+        let page = Page::from_overfetch(projects, page.limit);
+        Ok(Page {
+            items: self.project_views(page.items).await?,
+            more: page.more,
+        })
     }
 
     /// Keystone's `create_project` for a regular project: the domain and parent
@@ -573,6 +555,7 @@ impl ResourceService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TagFilters;
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

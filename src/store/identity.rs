@@ -3,62 +3,33 @@
 use sqlx::any::AnyRow;
 
 use super::revoke::insert_events;
+use super::select::{Bind, Select};
 use super::{
     assignment_type, boolean, int, json_extra, opt_int, opt_text, text, DbContext, Store,
     StoreResult,
 };
 use crate::model::*;
 
-/// `SELECT` with optional `col = $n` conditions, numbered as they are added.
-struct Conditions {
-    sql: String,
-    binds: Vec<Bind>,
-}
-
-enum Bind {
-    Text(String),
-    Bool(bool),
-}
-
-impl Conditions {
-    fn new(base: String) -> Self {
-        Conditions {
-            sql: base,
-            binds: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, column: &str, value: Bind) {
-        self.binds.push(value);
-        self.sql
-            .push_str(&format!(" AND {column} = ${}", self.binds.len()));
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.sql);
-        for b in &self.binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t.as_str()),
-                Bind::Bool(v) => q.bind(*v),
-            };
-        }
-        q
-    }
-}
-
 const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, extra, password_hash, password_expires_at, created_at";
 
 const GROUP_COLS: &str = "id, name, domain_id, description, extra";
 
-fn add_user_filter(c: &mut Conditions, filter: &UserFilter, prefix: &str) {
-    if let Some(d) = &filter.domain_id {
-        c.add(&format!("{prefix}domain_id"), Bind::Text(d.clone()));
+fn add_user_filter(c: &mut Select, f: &UserFilter, prefix: &str) {
+    c.eq_opt_text(&format!("{prefix}domain_id"), &f.domain_id)
+        .eq_opt_text(&format!("{prefix}domain_id"), &f.within_domain)
+        .eq_opt_text(&format!("{prefix}name"), &f.name);
+    if let Some(e) = f.enabled {
+        c.eq(&format!("{prefix}enabled"), Bind::Bool(e));
     }
-    if let Some(n) = &filter.name {
-        c.add(&format!("{prefix}name"), Bind::Text(n.clone()));
+    for m in &f.name_matches {
+        c.text_match(&format!("{prefix}name"), m);
     }
-    if let Some(e) = filter.enabled {
-        c.add(&format!("{prefix}enabled"), Bind::Bool(e));
+    if let Some((op, micros)) = f.password_expires {
+        let col = format!("{prefix}password_expires_at");
+        c.and(
+            &format!("{col} IS NOT NULL AND {col} * 1000000 {} {{}}", op.sql()),
+            vec![Bind::Int(micros)],
+        );
     }
 }
 
@@ -112,10 +83,15 @@ impl Store {
         .transpose()
     }
 
-    pub async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
-        let mut c = Conditions::new(format!("SELECT {USER_COLS} FROM users WHERE 1 = 1"));
+    /// One page in id order, read with one row more than the limit (`Page::from_overfetch`).
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<User>> {
+        let mut c = Select::new(format!("SELECT {USER_COLS} FROM users"), self.backend());
         add_user_filter(&mut c, filter, "");
-        c.sql.push_str(" ORDER BY name, id");
+        c.page("id", page);
         c.query()
             .fetch_all(self.reader())
             .await
@@ -300,15 +276,23 @@ impl Store {
         }
     }
 
-    pub async fn list_groups(&self, filter: &GroupFilter) -> StoreResult<Vec<Group>> {
-        let mut c = Conditions::new(format!("SELECT {GROUP_COLS} FROM user_group WHERE 1 = 1"));
-        if let Some(d) = &filter.domain_id {
-            c.add("domain_id", Bind::Text(d.clone()));
+    /// One page in id order, read with one row more than the limit.
+    pub async fn list_groups(
+        &self,
+        f: &GroupFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Group>> {
+        let mut c = Select::new(
+            format!("SELECT {GROUP_COLS} FROM user_group"),
+            self.backend(),
+        );
+        c.eq_opt_text("domain_id", &f.domain_id)
+            .eq_opt_text("domain_id", &f.within_domain)
+            .eq_opt_text("name", &f.name);
+        for m in &f.name_matches {
+            c.text_match("name", m);
         }
-        if let Some(n) = &filter.name {
-            c.add("name", Bind::Text(n.clone()));
-        }
-        c.sql.push_str(" ORDER BY name, id");
+        c.page("id", page);
         c.query()
             .fetch_all(self.reader())
             .await
@@ -441,12 +425,13 @@ impl Store {
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut c = Conditions::new(format!(
-            "SELECT {cols} FROM users u JOIN group_membership m ON m.user_id = u.id WHERE 1 = 1"
-        ));
-        c.add("m.group_id", Bind::Text(group_id.to_string()));
+        let mut c = Select::new(
+            format!("SELECT {cols} FROM users u JOIN group_membership m ON m.user_id = u.id"),
+            self.backend(),
+        );
+        c.eq("m.group_id", Bind::Text(group_id.to_string()));
         add_user_filter(&mut c, filter, "u.");
-        c.sql.push_str(" ORDER BY u.name, u.id");
+        c.order_by("u.name, u.id");
         c.query()
             .fetch_all(self.reader())
             .await

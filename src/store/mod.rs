@@ -11,6 +11,7 @@ mod catalog;
 mod identity;
 mod resource;
 mod revoke;
+mod select;
 
 pub(crate) use assignment::assignment_type;
 

@@ -2,6 +2,7 @@
 
 use sqlx::any::AnyRow;
 
+use super::select::{Bind, Select};
 use super::{
     boolean, json_extra, opt_text, placeholders, text, DbContext, Store, StoreError, StoreResult,
     IN_CHUNK,
@@ -58,6 +59,29 @@ impl Store {
 
     pub async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
         sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domain ORDER BY name"))
+            .fetch_all(self.reader())
+            .await
+            .ctx("listing domains")?
+            .iter()
+            .map(domain_from)
+            .collect()
+    }
+
+    /// One page of domains in id order (for `GET /v3/projects?is_domain=true`),
+    /// read with one row more than the limit.
+    pub async fn list_domains_page(
+        &self,
+        name: Option<&str>,
+        enabled: Option<bool>,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Domain>> {
+        let mut c = Select::new(format!("SELECT {DOMAIN_COLS} FROM domain"), self.backend());
+        c.eq_opt_text("name", &name.map(str::to_string));
+        if let Some(e) = enabled {
+            c.eq("enabled", Bind::Bool(e));
+        }
+        c.page("id", page);
+        c.query()
             .fetch_all(self.reader())
             .await
             .ctx("listing domains")?
@@ -261,36 +285,50 @@ impl Store {
         Ok(ProjectDeletion::Deleted)
     }
 
-    /// Projects matching the filters that SQL can answer, ordered by id as
-    /// Keystone's paginated query is.
-    pub async fn list_projects_filtered(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>> {
-        let mut sql = format!("SELECT {PROJECT_COLS} FROM project WHERE 1 = 1");
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if f.name.is_some() {
-            sql.push_str(&format!(" AND name = ${}", next()));
+    /// Projects matching the filters, in id order (Keystone's paginated query); one
+    /// page read with one row more than the limit (`Page::from_overfetch`).
+    pub async fn list_projects_filtered(
+        &self,
+        f: &ProjectFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Project>> {
+        let mut c = Select::new(
+            format!("SELECT {PROJECT_COLS} FROM project"),
+            self.backend(),
+        );
+        c.eq_opt_text("name", &f.name)
+            .eq_opt_text("domain_id", &f.domain_id)
+            .eq_opt_text("domain_id", &f.within_domain)
+            // A root project's parent is its domain, as Keystone stores it.
+            .eq_opt_text("COALESCE(parent_id, domain_id)", &f.parent_id);
+        if let Some(e) = f.enabled {
+            c.eq("enabled", Bind::Bool(e));
         }
-        if f.domain_id.is_some() {
-            sql.push_str(&format!(" AND domain_id = ${}", next()));
+        let has =
+            "EXISTS (SELECT 1 FROM project_tag t WHERE t.project_id = project.id AND t.name = {})";
+        if let Some(tags) = &f.tags.all {
+            for tag in tags {
+                c.and(has, vec![Bind::Text(tag.clone())]);
+            }
         }
-        if f.enabled.is_some() {
-            sql.push_str(&format!(" AND enabled = ${}", next()));
+        if let Some(tags) = &f.tags.not_all {
+            let all = vec![has; tags.len()].join(" AND ");
+            let binds = tags.iter().map(|t| Bind::Text(t.clone())).collect();
+            c.and(&format!("NOT ({all})"), binds);
         }
-        sql.push_str(" ORDER BY id");
-        let mut q = sqlx::query(&sql);
-        if let Some(name) = &f.name {
-            q = q.bind(name);
+        if let Some(tags) = &f.tags.any {
+            let any = vec![has; tags.len()].join(" OR ");
+            let binds = tags.iter().map(|t| Bind::Text(t.clone())).collect();
+            c.and(&format!("({any})"), binds);
         }
-        if let Some(domain_id) = &f.domain_id {
-            q = q.bind(domain_id);
+        if let Some(tags) = &f.tags.not_any {
+            let any = vec![has; tags.len()].join(" OR ");
+            let binds = tags.iter().map(|t| Bind::Text(t.clone())).collect();
+            c.and(&format!("NOT ({any})"), binds);
         }
-        if let Some(enabled) = f.enabled {
-            q = q.bind(enabled);
-        }
-        q.fetch_all(self.reader())
+        c.page("id", page);
+        c.query()
+            .fetch_all(self.reader())
             .await
             .ctx("listing projects")?
             .iter()
@@ -298,7 +336,6 @@ impl Store {
             .collect()
     }
 
-    /// Direct children of a project (top-level projects have a NULL parent_id).
     pub async fn list_child_projects(&self, parent_id: &str) -> StoreResult<Vec<Project>> {
         sqlx::query(&format!(
             "SELECT {PROJECT_COLS} FROM project WHERE parent_id = $1 ORDER BY id"

@@ -128,6 +128,20 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     spawn_app_with(db, |_| {}).await
 }
 
+/// `spawn_app_with` for tests that configure the server themselves: None (the test
+/// returns) only when PostgreSQL is not configured and not required.
+pub async fn spawn_configured(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let app = spawn_app_with(db, tweak).await;
+    if app.is_none() {
+        assert!(
+            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
+            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("postgres: KEYSTONE_TEST_POSTGRES_URL not set; not run");
+    }
+    app
+}
+
 /// None when the backend is not available (PostgreSQL without a URL).
 pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     init_logs();

@@ -8,6 +8,7 @@ mod endpoint_filter;
 mod grants;
 mod groups;
 mod helpers;
+mod pagination;
 mod projects;
 mod revocation;
 mod role_assignments;
@@ -21,6 +22,26 @@ mod users;
 /// and no URL is given, so CI cannot silently lose the second backend.
 #[macro_export]
 macro_rules! both_backends {
+    // Tests that configure their own server: `async fn name(db: Db)`, using
+    // `helpers::spawn_configured`.
+    (@db $($name:ident),* $(,)?) => {
+        pub mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await;
+                }
+            )*
+        }
+        pub mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Postgres).await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         pub mod sqlite {
             $(

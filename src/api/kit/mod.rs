@@ -10,6 +10,6 @@ pub mod query;
 pub mod router;
 
 pub use caller::{Caller, Target};
-pub use present::{collection, entity, json_response, Links, PageLinks};
+pub use present::{collection, entity, json_response, page_links, Links, PageLinks, PageQuery};
 pub use query::{Query, QueryPairs};
 pub use router::{resource, Route, RouteInfo, Router};

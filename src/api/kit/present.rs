@@ -7,7 +7,10 @@ use futures_util::future::{ready, Ready};
 use serde_json::{json, Map, Value};
 
 use super::caller::app_state;
-use crate::api::error::ApiError;
+use super::input::invalid_query;
+use crate::api::error::{ApiError, ApiResult};
+use crate::config::DefaultSection;
+use crate::model::{Page, PageRequest};
 
 /// `[DEFAULT] public_endpoint`, or the scheme and host the client used (without a
 /// default port). Forwarded headers are never trusted here.
@@ -80,16 +83,24 @@ impl Links {
         }
     }
 
-    /// The request URL with `marker` and `limit` replaced (the `next` link of a page).
+    /// The `next` link of a page, built as Keystone builds it: the query's first
+    /// value of each name in order (Flask's `args.to_dict()`), `marker` and `limit`
+    /// replaced in place or appended in that order.
     pub fn with_page(&self, marker: &str, limit: usize) -> String {
-        let kept = url::form_urlencoded::parse(self.query.as_bytes())
-            .into_owned()
-            .filter(|(k, _)| k != "marker" && k != "limit")
-            .collect::<Vec<_>>();
+        let mut args: Vec<(String, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(self.query.as_bytes()).into_owned() {
+            if !args.iter().any(|(seen, _)| *seen == k) {
+                args.push((k, v));
+            }
+        }
+        for (name, value) in [("marker", marker.to_string()), ("limit", limit.to_string())] {
+            match args.iter_mut().find(|(k, _)| k == name) {
+                Some(slot) => slot.1 = value,
+                None => args.push((name.to_string(), value)),
+            }
+        }
         let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(kept)
-            .append_pair("limit", &limit.to_string())
-            .append_pair("marker", marker)
+            .extend_pairs(args)
             .finish();
         format!("{}?{query}", self.at(&self.path))
     }
@@ -119,6 +130,61 @@ pub fn entity(status: StatusCode, name: &str, body: Value) -> HttpResponse {
     let mut m = Map::new();
     m.insert(name.to_string(), body);
     json_response(status, &Value::Object(m))
+}
+
+/// `limit` and `marker`, as the paged collections (users, groups, projects) read them.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub marker: Option<String>,
+}
+
+impl PageQuery {
+    /// Keystone's page size: the request's `limit`, else the section's `list_limit`,
+    /// else `[DEFAULT] list_limit`, never more than `[DEFAULT] max_db_limit`. An empty
+    /// marker or a zero limit counts as absent; a limit that is not a non-negative
+    /// integer is a 400 (Keystone answers 500).
+    pub fn request(
+        &self,
+        section_limit: Option<usize>,
+        d: &DefaultSection,
+    ) -> ApiResult<PageRequest> {
+        let asked = match self.limit.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(_) => {
+                    return Err(invalid_query(
+                        "limit",
+                        raw,
+                        "The limit must be a non-negative integer.",
+                    ))
+                }
+            },
+        };
+        let limit = asked
+            .or(section_limit)
+            .or(d.list_limit)
+            .unwrap_or(d.max_db_limit)
+            .min(d.max_db_limit.max(1));
+        Ok(PageRequest {
+            marker: self.marker.clone().filter(|m| !m.is_empty()),
+            limit: Some(limit),
+        })
+    }
+}
+
+/// The `next` link of a page: the id of its last entry when more follow.
+pub fn page_links<T>(page: &Page<T>, request: &PageRequest, id: impl Fn(&T) -> &str) -> PageLinks {
+    PageLinks {
+        next_marker: page
+            .more
+            .then(|| page.items.last().map(|e| id(e).to_string()))
+            .flatten(),
+        limit: request.limit.unwrap_or(0),
+    }
 }
 
 /// A page of a paginated collection: the entries and whether more follow.

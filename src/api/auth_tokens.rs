@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::caller::header;
-use super::kit::input::{invalid as invalid_field, json_object};
-use super::kit::{json_response, resource, Caller, Links, QueryPairs, Router, Target};
+use super::kit::input::{invalid as invalid_field, JsonBody};
+use super::kit::{json_response, no_content, resource, Caller, Links, QueryPairs, Router, Target};
 use super::render::token_body;
 use super::AppState;
 use crate::assignment::RoleTarget;
@@ -201,12 +201,11 @@ fn with_subject(status: StatusCode, subject: &str, body: web::Bytes) -> HttpResp
 
 /// POST /v3/auth/tokens
 pub async fn issue(
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     query: QueryPairs,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let body = json_object(&req, payload, state.body_limit()).await?;
+    let body = json.0;
     let auth = parse_auth_request(&body)?;
     let token = state.auth.authenticate(auth).await?;
     let catalog = if query.has("nocatalog") || matches!(token.scope, Scope::Unscoped) {
@@ -336,7 +335,7 @@ pub async fn revoke(
         .ok_or_else(|| Error::internal(anyhow::anyhow!("token without audit id")))?;
     let cascade = query.truthy("cascade").unwrap_or(true);
     state.revoke.revoke_token(audit_id, cascade).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// GET /v3/auth/tokens/OS-PKI/revoked: PKI tokens are gone; Keystone answers 403.

@@ -3,15 +3,15 @@
 //! and present.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiResult;
 use super::kit::input::{
-    bool_attr, entity_body, extra_attrs, forbid, invalid, name_attr, string_attr, TopLevel,
+    bool_attr, extra_attrs, forbid, invalid, name_attr, string_attr, JsonBody, TopLevel,
 };
 use super::kit::query::{flag, Truthy};
-use super::kit::{collection, entity, resource, Caller, Links, Query, Router, Target};
+use super::kit::{collection, entity, no_content, resource, Caller, Links, Query, Router, Target};
 use super::AppState;
 use crate::model::{new_id, Domain};
 
@@ -87,14 +87,12 @@ pub async fn get(
 
 pub async fn create(
     caller: Caller,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_domain", Target::none())?;
-    let limit = state.settings.server.max_request_body_size;
-    let body = entity_body(&req, payload, limit, "domain", TopLevel::Open).await?;
+    let body = json.entity("domain", TopLevel::Open)?;
     let name = name_attr(&body, "name", 64)?
         .ok_or_else(|| invalid("domain", "'name' is a required property"))?;
     let id = match string_attr(&body, "explicit_domain_id", false)? {
@@ -120,15 +118,13 @@ pub async fn create(
 
 pub async fn update(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let mut domain = authorized(&caller, &state, &path, "identity:update_domain").await?;
-    let limit = state.settings.server.max_request_body_size;
-    let body = entity_body(&req, payload, limit, "domain", TopLevel::Open).await?;
+    let body = json.entity("domain", TopLevel::Open)?;
     forbid(&body, &["id"])?;
     if let Some(name) = name_attr(&body, "name", 64)? {
         domain.name = name;
@@ -151,7 +147,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let domain = authorized(&caller, &state, &path, "identity:delete_domain").await?;
     state.resource.delete_domain(&domain.id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

@@ -3,16 +3,17 @@
 //! ("Expecting to find endpoint region_id in region table"), not a 404.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    bool_attr, bounded_string, entity_body, extra_attrs, interface_attr, invalid_query, non_empty,
-    normalize_keys, require, url_attr, TopLevel, INTERFACES,
+    bool_attr, bounded_string, extra_attrs, interface_attr, invalid_query, non_empty,
+    normalize_keys, require, require_same_id, url_attr, JsonBody, TopLevel, INTERFACES,
 };
-use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
-use super::services::require_matching_id;
+use super::kit::{
+    collection, entity, no_content, resource, Caller, Links, QueryPairs, Router, Target,
+};
 use super::AppState;
 use crate::catalog::{url::valid_endpoint_url, EndpointFilters, EndpointPatch};
 use crate::model::{new_id, Endpoint};
@@ -126,21 +127,11 @@ fn parse(body: &Map<String, Value>) -> ApiResult<Parsed> {
 pub async fn create(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_endpoint", Target::none())?;
-    let body = normalize_keys(
-        &entity_body(
-            &req,
-            payload,
-            state.body_limit(),
-            "endpoint",
-            TopLevel::Open,
-        )
-        .await?,
-    );
+    let body = normalize_keys(&json.entity("endpoint", TopLevel::Open)?);
     for field in ["interface", "service_id", "url"] {
         require(&body, field, "endpoint")?;
     }
@@ -175,23 +166,15 @@ pub async fn create(
 pub async fn update(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:update_endpoint", Target::none())?;
-    let body = entity_body(
-        &req,
-        payload,
-        state.body_limit(),
-        "endpoint",
-        TopLevel::Open,
-    )
-    .await?;
+    let body = json.entity("endpoint", TopLevel::Open)?;
     non_empty(&body, "endpoint")?;
     let p = parse(&body)?;
-    require_matching_id(&body, &path)?;
+    require_same_id(&body, &path)?;
     let patch = EndpointPatch {
         interface: p.interface,
         service_id: p.service_id,
@@ -217,7 +200,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:delete_endpoint", Target::none())?;
     state.catalog.delete_endpoint(&path).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

@@ -149,8 +149,12 @@ fn source_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     out
 }
 
+/// Keystone's titles: the HTTP reason phrases, with 413's older name.
 fn title(status: StatusCode) -> &'static str {
-    status.canonical_reason().unwrap_or("Error")
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
-use super::kit::{collection, resource, Caller, Links, Router, Target};
+use super::kit::{collection, no_content, resource, Caller, Links, Router, Target};
 use super::roles::{render as render_role, role_target};
 use super::AppState;
 use crate::error::Error;
@@ -291,7 +291,7 @@ pub async fn check(
         .assignment
         .check_grant(&assignment(&route, &ids)?)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// PUT: 204, idempotent.
@@ -312,7 +312,7 @@ pub async fn create(
         .assignment
         .create_grant(&assignment(&route, &ids)?)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub async fn revoke(
@@ -325,7 +325,7 @@ pub async fn revoke(
         .assignment
         .delete_grant(&assignment(&route, &ids)?)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// The granted roles, as a role collection.

@@ -5,16 +5,17 @@
 //! loads the group first and answers 404 before policy.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    description_attr, entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty,
-    normalize_keys, string_attr, TopLevel,
+    description_attr, extra_attrs, id_attr, invalid, name_attr, non_empty, normalize_keys,
+    require_same_domain, require_same_id, JsonBody, TopLevel,
 };
 use super::kit::{
-    collection, entity, page_links, resource, Caller, Links, PageQuery, Query, Router, Target,
+    collection, entity, no_content, page_links, resource, Caller, Links, PageQuery, Query, Router,
+    Target,
 };
 use super::users::{group_dict, render_group, text_matches, user_dict, user_filter, UserListQuery};
 use super::AppState;
@@ -110,13 +111,11 @@ pub async fn get(
 
 pub async fn create(
     caller: Caller,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.body_limit();
-    let raw = entity_body(&req, payload, limit, "group", TopLevel::Closed).await?;
+    let raw = json.entity("group", TopLevel::Closed)?;
     let body = normalize_keys(&raw);
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("group", "'name' is a required property"))?;
@@ -152,33 +151,19 @@ pub async fn create(
 
 pub async fn update(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let found = authorized_group(&caller, &state, &path, "identity:update_group").await?;
-    let limit = state.body_limit();
-    let body = entity_body(&req, payload, limit, "group", TopLevel::Closed).await?;
+    let body = json.entity("group", TopLevel::Closed)?;
     non_empty(&body, "group")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
     let description = description_attr(&body, DESCRIPTION_MAX)?;
-    let id = string_attr(&body, "id", true)?;
-    let domain_id = string_attr(&body, "domain_id", true)?;
     let mut group = found.ok_or_else(|| group_not_found(&path))?;
-    if let Some(Some(id)) = id {
-        if id != group.id {
-            return Err(ApiError::BadRequest("Cannot change ID".into()));
-        }
-    }
-    let named_domain = match domain_id {
-        Some(d) if d.as_deref() != Some(group.domain_id.as_str()) => {
-            return Err(ApiError::BadRequest("Cannot change Domain ID".into()))
-        }
-        Some(_) => true,
-        None => false,
-    };
+    require_same_id(&body, &group.id)?;
+    let named_domain = require_same_domain(&body, &group.domain_id)?;
     if let Some(name) = name {
         group.name = name;
     }
@@ -205,7 +190,7 @@ pub async fn delete(
     let target = group_target(Some(&group)).arg("group_id", &path);
     caller.enforce("identity:delete_group", target)?;
     state.identity.delete_group(&group.id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// GET /v3/groups/{group_id}/users, filtered by `domain_id`, `enabled` and `name`;
@@ -266,7 +251,7 @@ pub async fn check_member(
         .identity
         .check_user_in_group(&user_id, &group_id)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub async fn add_member(
@@ -287,7 +272,7 @@ pub async fn add_member(
         .identity
         .add_user_to_group(&user_id, &group_id)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// Removing a member revokes the member's tokens (Keystone's `remove_user_from_group`).
@@ -309,7 +294,7 @@ pub async fn remove_member(
         .identity
         .remove_user_from_group(&user_id, &group_id)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

@@ -3,17 +3,18 @@
 //! a target, before any lookup: 401, 403, then 404.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::endpoints::endpoint_collection;
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    bool_attr, bounded_string, closed, closed_query, entity_body, interface_attr, invalid,
-    invalid_query, name_attr, non_empty, require, TopLevel,
+    bool_attr, bounded_string, closed, closed_query, interface_attr, invalid, invalid_query,
+    name_attr, non_empty, require, JsonBody, TopLevel,
 };
 use super::kit::{
-    collection, entity, json_response, resource, Caller, Links, QueryPairs, Router, Target,
+    collection, entity, json_response, no_content, resource, Caller, Links, QueryPairs, Router,
+    Target,
 };
 use super::projects::project_collection;
 use super::AppState;
@@ -37,10 +38,6 @@ pub fn render_group(links: &Links, g: &EndpointGroup) -> Value {
 fn groups(links: &Links, list: &[EndpointGroup]) -> HttpResponse {
     let rendered = list.iter().map(|g| render_group(links, g)).collect();
     collection(links, "endpoint_groups", rendered, None)
-}
-
-fn no_content() -> HttpResponse {
-    HttpResponse::NoContent().finish()
 }
 
 // --- project <-> endpoint -------------------------------------------------
@@ -174,20 +171,12 @@ pub async fn list_groups(
 /// `name` and a non-empty `filters` are required; nothing else is accepted.
 pub async fn create_group(
     caller: Caller,
-    req: HttpRequest,
     links: Links,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_endpoint_group", Target::none())?;
-    let body = entity_body(
-        &req,
-        payload,
-        state.body_limit(),
-        "endpoint_group",
-        TopLevel::Open,
-    )
-    .await?;
+    let body = json.entity("endpoint_group", TopLevel::Open)?;
     closed(&body, GROUP_ATTRS, "endpoint_group")?;
     require(&body, "name", "endpoint_group")?;
     require(&body, "filters", "endpoint_group")?;
@@ -234,21 +223,13 @@ pub async fn get_group(
 /// (Keystone only insists on filters at creation).
 pub async fn update_group(
     caller: Caller,
-    req: HttpRequest,
     links: Links,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:update_endpoint_group", Target::none())?;
-    let body = entity_body(
-        &req,
-        payload,
-        state.body_limit(),
-        "endpoint_group",
-        TopLevel::Open,
-    )
-    .await?;
+    let body = json.entity("endpoint_group", TopLevel::Open)?;
     closed(&body, GROUP_ATTRS, "endpoint_group")?;
     non_empty(&body, "endpoint_group")?;
     let name = name_attr(&body, "name", 255)?;

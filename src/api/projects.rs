@@ -7,18 +7,18 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    bool_attr, entity_body, extra_attrs, id_attr, invalid, json_object, name_attr, string_attr,
+    bool_attr, extra_attrs, id_attr, invalid, name_attr, require_same_id, string_attr, JsonBody,
     TopLevel,
 };
 use super::kit::query::{flag, Truthy};
 use super::kit::{
-    collection, entity, json_response, page_links, resource, Caller, Links, PageQuery, Query,
-    QueryPairs, Router, Target,
+    collection, entity, json_response, no_content, page_links, resource, Caller, Links, PageQuery,
+    Query, QueryPairs, Router, Target,
 };
 use super::AppState;
 use crate::error::Error;
@@ -353,13 +353,11 @@ fn nest_children(id: &str, subtree: &[crate::model::Project]) -> Value {
 /// the domain defaults to the caller's domain scope or `[identity] default_domain_id`.
 pub async fn create(
     caller: Caller,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.body_limit();
-    let body = entity_body(&req, payload, limit, "project", TopLevel::Open).await?;
+    let body = json.entity("project", TopLevel::Open)?;
     let name = name_attr(&body, "name", 64)?
         .ok_or_else(|| invalid("project", "'name' is a required property"))?;
     let description = string_attr(&body, "description", true)?
@@ -437,20 +435,14 @@ fn loose_string(obj: &Map<String, Value>, field: &str) -> Option<Option<String>>
 /// PATCH /v3/projects/{id}.
 pub async fn update(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let view = authorized_view(&caller, &state, "identity:update_project", &path, true).await?;
-    let limit = state.body_limit();
-    let body = entity_body(&req, payload, limit, "project", TopLevel::Open).await?;
-    if let Some(id) = body.get("id").filter(|v| !v.is_null()) {
-        if id.as_str() != Some(view.id()) {
-            return Err(ApiError::BadRequest("Cannot change ID".into()));
-        }
-    }
+    let body = json.entity("project", TopLevel::Open)?;
+    require_same_id(&body, view.id())?;
     let patch = ProjectPatch {
         name: name_attr(&body, "name", 64)?,
         description: string_attr(&body, "description", true)?.map(Option::unwrap_or_default),
@@ -485,7 +477,7 @@ pub async fn delete(
         ProjectView::Project { .. } => state.resource.delete_project(view.id()).await?,
         ProjectView::Domain(_) => state.resource.delete_domain(view.id()).await?,
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// `{"links": {"self": <request URL>}, "tags": [...]}` (Keystone's tag `wrap_member`).
@@ -511,15 +503,14 @@ pub async fn list_tags(
 /// PUT /v3/projects/{id}/tags: replaces every tag.
 pub async fn replace_tags(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let action = "identity:update_project_tags";
     let view = authorized_view(&caller, &state, action, &path, false).await?;
-    let body = json_object(&req, payload, state.body_limit()).await?;
+    let body = json.0;
     let tags = tag_list("tags", body.get("tags").unwrap_or(&json!({})))?;
     let tags = state
         .resource
@@ -537,7 +528,7 @@ pub async fn delete_tags(
     let action = "identity:delete_project_tags";
     let view = authorized_view(&caller, &state, action, &path, false).await?;
     state.resource.replace_project_tags(view.id(), &[]).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// GET /v3/projects/{id}/tags/{tag}: 204 if present.
@@ -551,7 +542,7 @@ pub async fn get_tag(
     if !view.tags().contains(&tag) {
         return Err(Error::not_found(format!("Could not find project tag: {tag}.")).into());
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// PUT /v3/projects/{id}/tags/{tag}: 201 with the tag's URL.
@@ -582,7 +573,7 @@ pub async fn delete_tag(
     let action = "identity:delete_project_tag";
     let view = authorized_view(&caller, &state, action, &id, false).await?;
     state.resource.remove_project_tag(view.id(), &tag).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

@@ -2,15 +2,17 @@
 //! comes before any lookup: 401, 403, then 404.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    bounded_string, closed_query, entity_body, extra_attrs, invalid_query, non_empty,
-    normalize_keys, TopLevel,
+    bounded_string, closed_query, extra_attrs, invalid_query, non_empty, normalize_keys, JsonBody,
+    TopLevel,
 };
-use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
+use super::kit::{
+    collection, entity, no_content, resource, Caller, Links, QueryPairs, Router, Target,
+};
 use super::AppState;
 use crate::catalog::RegionPatch;
 use crate::model::{new_id, Region};
@@ -77,12 +79,11 @@ fn parse_new(body: Map<String, Value>) -> ApiResult<(Option<Option<String>>, Reg
 pub async fn create(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_region", Target::none())?;
-    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
+    let body = json.entity("region", TopLevel::Open)?;
     let (id, mut region) = parse_new(body)?;
     region.id = id
         .flatten()
@@ -101,13 +102,12 @@ pub async fn create(
 pub async fn create_with_id(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_region", Target::none())?;
-    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
+    let body = json.entity("region", TopLevel::Open)?;
     let (id, mut region) = parse_new(body)?;
     let url_id = path.into_inner();
     if let Some(body_id) = id {
@@ -130,13 +130,12 @@ pub async fn create_with_id(
 pub async fn update(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:update_region", Target::none())?;
-    let body = entity_body(&req, payload, state.body_limit(), "region", TopLevel::Open).await?;
+    let body = json.entity("region", TopLevel::Open)?;
     non_empty(&body, "region")?;
     if let Some(id) = bounded_string(&body, "id", true, 1, 255)?.flatten() {
         if id != *path {
@@ -160,7 +159,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:delete_region", Target::none())?;
     state.catalog.delete_region(&path).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

@@ -6,15 +6,16 @@
 //! `target.role`; implied-role rules see `target.prior_role` and `target.implied_role`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty, string_attr, TopLevel,
+    extra_attrs, id_attr, invalid, name_attr, non_empty, require_same_id, string_attr, JsonBody,
+    TopLevel,
 };
 use super::kit::{
-    collection, entity, json_response, resource, Caller, Links, Query, Router, Target,
+    collection, entity, json_response, no_content, resource, Caller, Links, Query, Router, Target,
 };
 use super::AppState;
 use crate::assignment::{check_immutable_update, role_options};
@@ -139,12 +140,11 @@ pub async fn list(
 
 pub async fn create(
     caller: Caller,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let body = entity_body(&req, payload, state.body_limit(), "role", TopLevel::Open).await?;
+    let body = json.entity("role", TopLevel::Open)?;
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("role", "'name' is a required property"))?;
     let domain_id = id_attr(&body, "domain_id", true)?.flatten();
@@ -211,25 +211,19 @@ pub async fn get(
 
 pub async fn update(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let mut role = authorized_role(&caller, &state, &path, "update").await?;
-    let body = entity_body(&req, payload, state.body_limit(), "role", TopLevel::Open).await?;
+    let body = json.entity("role", TopLevel::Open)?;
     non_empty(&body, "role")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
     let description = string_attr(&body, "description", true)?;
     let domain_id = id_attr(&body, "domain_id", true)?;
     let options = options_attr(&body)?;
-    if body
-        .get("id")
-        .is_some_and(|v| !v.is_null() && v.as_str() != Some(role.id.as_str()))
-    {
-        return Err(ApiError::BadRequest("Cannot change ID".into()));
-    }
+    require_same_id(&body, &role.id)?;
     check_immutable_update(&role, &body)?;
     if domain_id.is_some_and(|d| d != role.domain_id) {
         return Err(ApiError::BadRequest(
@@ -257,7 +251,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let role = authorized_role(&caller, &state, &path, "delete").await?;
     state.assignment.delete_role(&role.id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// `{"id", "links": {"self"}, "name"}` for either side of a rule.
@@ -353,7 +347,7 @@ pub async fn head_rule(
     authorized_rule(&caller, &state, "identity:check_implied_role", &p, Some(&i)).await?;
     authorized_rule(&caller, &state, "identity:get_implied_role", &p, Some(&i)).await?;
     state.assignment.check_implied_role(&p, &i).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub async fn delete_rule(
@@ -371,7 +365,7 @@ pub async fn delete_rule(
     )
     .await?;
     state.assignment.delete_implied_role(&p, &i).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub async fn list_rules(

@@ -5,15 +5,17 @@
 //! only when it was given, and may be any JSON value, as in Keystone.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::kit::input::{
-    bool_attr, bounded_string, entity_body, extra_attrs, non_empty, normalize_keys, require,
-    TopLevel,
+    bool_attr, bounded_string, extra_attrs, non_empty, normalize_keys, require, require_same_id,
+    JsonBody, TopLevel,
 };
-use super::kit::{collection, entity, resource, Caller, Links, QueryPairs, Router, Target};
+use super::kit::{
+    collection, entity, no_content, resource, Caller, Links, QueryPairs, Router, Target,
+};
 use super::AppState;
 use crate::model::{new_id, Service};
 
@@ -78,14 +80,11 @@ pub async fn get(
 pub async fn create(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:create_service", Target::none())?;
-    let body = normalize_keys(
-        &entity_body(&req, payload, state.body_limit(), "service", TopLevel::Open).await?,
-    );
+    let body = normalize_keys(&json.entity("service", TopLevel::Open)?);
     require(&body, "type", "service")?;
     let service_type = bounded_string(&body, "type", false, 1, 255)?
         .flatten()
@@ -111,30 +110,20 @@ pub async fn create(
     ))
 }
 
-/// Keystone's `_require_matching_id`: an `id` other than the URL's is a 400.
-pub fn require_matching_id(body: &Map<String, Value>, id: &str) -> ApiResult<()> {
-    match body.get("id") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s == id => Ok(()),
-        Some(_) => Err(ApiError::BadRequest("Cannot change ID".into())),
-    }
-}
-
 pub async fn update(
     caller: Caller,
     links: Links,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:update_service", Target::none())?;
-    let body = entity_body(&req, payload, state.body_limit(), "service", TopLevel::Open).await?;
+    let body = json.entity("service", TopLevel::Open)?;
     non_empty(&body, "service")?;
     let service_type = bounded_string(&body, "type", false, 1, 255)?.flatten();
     let name = bounded_string(&body, "name", false, 1, 255)?.flatten();
     let enabled = bool_attr(&body, "enabled")?;
-    require_matching_id(&body, &path)?;
+    require_same_id(&body, &path)?;
     let mut service = state.catalog.get_service(&path).await?;
     if let Some(t) = service_type {
         service.service_type = t;
@@ -161,7 +150,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:delete_service", Target::none())?;
     state.catalog.delete_service(&path).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 pub fn routes(r: &mut Router) {

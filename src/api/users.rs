@@ -6,18 +6,18 @@
 //! on any user get the 404. The helpers shared with /v3/groups live here too.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::kit::input::{
-    bool_attr, description_attr, entity_body, extra_attrs, id_attr, invalid, name_attr, non_empty,
-    normalize_keys, string_attr, TopLevel,
+    bool_attr, description_attr, extra_attrs, id_attr, invalid, name_attr, non_empty,
+    normalize_keys, require_same_domain, require_same_id, string_attr, JsonBody, TopLevel,
 };
 use super::kit::query::{flag, Truthy};
 use super::kit::{
-    collection, entity, page_links, resource, Caller, Links, PageQuery, Query, QueryPairs, Router,
-    Target,
+    collection, entity, no_content, page_links, resource, Caller, Links, PageQuery, Query,
+    QueryPairs, Router, Target,
 };
 use super::render::password_expiry;
 use super::AppState;
@@ -289,13 +289,11 @@ pub async fn get(
 
 pub async fn create(
     caller: Caller,
-    req: HttpRequest,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.body_limit();
-    let raw = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
+    let raw = json.entity("user", TopLevel::Closed)?;
     let body = normalize_keys(&raw);
     let name = name_attr(&body, "name", NAME_MAX)?
         .ok_or_else(|| invalid("user", "'name' is a required property"))?;
@@ -339,38 +337,23 @@ pub async fn create(
 
 pub async fn update(
     caller: Caller,
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     links: Links,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let found = authorized_user(&caller, &state, &path, "identity:update_user").await?;
-    let limit = state.body_limit();
-    let body = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
+    let body = json.entity("user", TopLevel::Closed)?;
     non_empty(&body, "user")?;
     let name = name_attr(&body, "name", NAME_MAX)?;
     let enabled = bool_attr(&body, "enabled")?;
     let default_project_id = id_attr(&body, "default_project_id", true)?;
     description_attr(&body, DESCRIPTION_MAX)?;
     let password = string_attr(&body, "password", true)?;
-    let id = string_attr(&body, "id", true)?;
-    let domain_id = string_attr(&body, "domain_id", true)?;
     unsupported_user_attrs(&body)?;
     let mut user = found.ok_or_else(|| user_not_found(&path))?;
-    if let Some(Some(id)) = id {
-        if id != user.id {
-            return Err(ApiError::BadRequest("Cannot change ID".into()));
-        }
-    }
-    // Keystone's `_require_matching_domain_id`: a user never moves between domains.
-    let named_domain = match domain_id {
-        Some(d) if d.as_deref() != Some(user.domain_id.as_str()) => {
-            return Err(ApiError::BadRequest("Cannot change Domain ID".into()))
-        }
-        Some(_) => true,
-        None => false,
-    };
+    require_same_id(&body, &user.id)?;
+    let named_domain = require_same_domain(&body, &user.domain_id)?;
     if let Some(name) = name {
         user.name = name;
     }
@@ -404,20 +387,18 @@ pub async fn delete(
         return Err(user_not_found(&path));
     }
     state.identity.delete_user(&path).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// POST /v3/users/{user_id}/password. Keystone marks this API unenforced and asks for
 /// no token: the original password is the credential, so a user whose password
 /// expired (and who therefore cannot get a token) can still replace it.
 pub async fn change_password(
-    req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    json: JsonBody,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.body_limit();
-    let body = entity_body(&req, payload, limit, "user", TopLevel::Closed).await?;
+    let body = json.entity("user", TopLevel::Closed)?;
     for key in body.keys() {
         if key != "original_password" && key != "password" {
             return Err(invalid(
@@ -436,7 +417,7 @@ pub async fn change_password(
         .identity
         .change_password(&path, &original, &new)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(no_content())
 }
 
 /// GET /v3/users/{user_id}/projects: projects with a role assignment, as Keystone's

@@ -159,6 +159,9 @@ impl AuthService {
                         .token
                         .as_deref()
                         .ok_or_else(|| Error::validation(missing("token", "identity")))?;
+                    if id.is_empty() {
+                        return Err(Error::not_found("No token in the request"));
+                    }
                     // Rescoping never honours allow_expired.
                     let t = self.tokens.validate(id, 0).await?;
                     for old in &t.payload.methods {
@@ -185,7 +188,8 @@ impl AuthService {
             }
             user = Some(found);
         }
-        let user = user.ok_or_else(|| Error::validation(missing("methods", "identity")))?;
+        // `"methods": []` authenticates no one: Keystone's generic 401.
+        let user = user.ok_or_else(|| Error::unauthorized("no authentication method given"))?;
         Ok(Authenticated {
             user,
             methods: all_methods,

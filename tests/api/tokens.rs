@@ -249,6 +249,8 @@ async fn malformed_requests_are_4xx_json(app: TestApp) {
         (Some("application/json"), json!({"auth": {"identity": {"methods": ["totp"], "totp": {}}}}).to_string(), 401, "Attempted to authenticate with an unsupported method."),
         (Some("application/json"), json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "garbage"}}}}).to_string(), 404, "Could not recognize Fernet token"),
         (Some("application/json"), json!({"auth": {"identity": {"methods": ["token"], "token": {}}}}).to_string(), 400, "Invalid input for field 'token': 'id' is a required property"),
+        (Some("application/json"), json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ""}}}}).to_string(), 404, "No token in the request"),
+        (Some("application/json"), json!({"auth": {"identity": {"methods": []}}}).to_string(), 401, "The request you have made requires authentication."),
     ];
     for (ct, body, status, msg) in cases {
         let mut rb = app

@@ -4,10 +4,12 @@
 //! Bodies are read by hand rather than with actix's `Json` so every failure is a
 //! Keystone-shaped 4xx: the content-type rule, the size limit and the JSON error text.
 
-use actix_web::{web, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use super::caller::app_state;
 use super::query::QueryPairs;
 use crate::api::error::{invalid_json, ApiError, ApiResult};
 
@@ -67,29 +69,44 @@ pub enum TopLevel {
     Open,
 }
 
-/// Reads `{"<key>": {...}}` and returns the inner object.
-pub async fn entity_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-    key: &str,
-    top: TopLevel,
-) -> ApiResult<Map<String, Value>> {
-    let mut body = json_object(req, payload, limit).await?;
-    let inner = match body.remove(key) {
-        Some(Value::Object(m)) => m,
-        Some(other) => return Err(invalid(key, &format!("{other} is not of type 'object'"))),
-        None => return Err(invalid(key, &format!("'{key}' is a required property"))),
-    };
-    if top == TopLevel::Closed {
-        if let Some(extra) = body.keys().next() {
-            return Err(invalid(
-                "/",
-                &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-            ));
-        }
+/// The request body as a JSON object, read with Keystone's rules (content type,
+/// `[server] max_request_body_size`, its JSON error text) before the handler runs.
+pub struct JsonBody(pub Map<String, Value>);
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = web::Payload::from_request(&req, payload).into_inner();
+        Box::pin(async move {
+            let limit = app_state(&req)?.body_limit();
+            let payload = payload.map_err(|_| invalid_json())?;
+            Ok(JsonBody(json_object(&req, payload, limit).await?))
+        })
     }
-    Ok(inner)
+}
+
+impl JsonBody {
+    /// `{"<key>": {...}}`: the inner object.
+    pub fn entity(self, key: &str, top: TopLevel) -> ApiResult<Map<String, Value>> {
+        let mut body = self.0;
+        let inner = match body.remove(key) {
+            Some(Value::Object(m)) => m,
+            Some(other) => return Err(invalid(key, &format!("{other} is not of type 'object'"))),
+            None => return Err(invalid(key, &format!("'{key}' is a required property"))),
+        };
+        if top == TopLevel::Closed {
+            if let Some(extra) = body.keys().next() {
+                return Err(invalid(
+                    "/",
+                    &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+                ));
+            }
+        }
+        Ok(inner)
+    }
 }
 
 fn type_name(nullable: bool) -> &'static str {
@@ -235,6 +252,26 @@ pub fn forbid(obj: &Map<String, Value>, fields: &[&str]) -> ApiResult<()> {
             &format!("Additional properties are not allowed ('{f}' was unexpected)"),
         )),
         None => Ok(()),
+    }
+}
+
+/// Keystone's `_require_matching_id`: an `id` in an update body must be the
+/// entity's own (absent or null also pass).
+pub fn require_same_id(obj: &Map<String, Value>, id: &str) -> ApiResult<()> {
+    match obj.get("id") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == id => Ok(()),
+        Some(_) => Err(ApiError::BadRequest("Cannot change ID".into())),
+    }
+}
+
+/// Keystone's `_require_matching_domain_id`: users and groups never move between
+/// domains. True when the body names the (unchanged) domain.
+pub fn require_same_domain(obj: &Map<String, Value>, domain_id: &str) -> ApiResult<bool> {
+    match obj.get("domain_id") {
+        None => Ok(false),
+        Some(Value::String(s)) if s == domain_id => Ok(true),
+        Some(_) => Err(ApiError::BadRequest("Cannot change Domain ID".into())),
     }
 }
 

@@ -10,6 +10,8 @@ pub mod query;
 pub mod router;
 
 pub use caller::{Caller, Target};
-pub use present::{collection, entity, json_response, page_links, Links, PageLinks, PageQuery};
+pub use present::{
+    collection, entity, json_response, no_content, page_links, Links, PageLinks, PageQuery,
+};
 pub use query::{Query, QueryPairs};
 pub use router::{resource, Route, RouteInfo, Router};

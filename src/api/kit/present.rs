@@ -125,6 +125,11 @@ pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// 204 with no body: every successful write Keystone answers without one.
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
 /// `{"<name>": <entity>}` with `status`.
 pub fn entity(status: StatusCode, name: &str, body: Value) -> HttpResponse {
     let mut m = Map::new();

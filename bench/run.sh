@@ -15,6 +15,8 @@
 #   BENCH_WRK_THREADS=2        wrk threads per run
 #   BENCH_PORT=15350           keystone-rs port (Python: +1, default-scale base: +2)
 #   (bench/profile.sh profiles validate-hot under callgrind separately)
+#   BENCH_BASELINE=REV         also benchmark git revision REV (built in bench/work/baseline-*),
+#                              interleaved with this tree, with "now / before" columns
 #   CARGO_TARGET_DIR           where the release build goes (default: ./target)
 set -euo pipefail
 
@@ -69,6 +71,19 @@ fi
 log "building keystone-rs and examples/bench_seed in release mode"
 cargo build --release --quiet --bin keystone-rs --example bench_seed
 
+BASELINE=${BENCH_BASELINE:-}
+if [[ -n $BASELINE ]]; then
+  BASE_REV=$(git rev-parse --short "$BASELINE")
+  BASE_SRC=$WORK/baseline-src
+  log "building the baseline $BASE_REV (git worktree in ${BASE_SRC#$ROOT/})"
+  mkdir -p "$WORK"
+  git worktree remove --force "$BASE_SRC" >/dev/null 2>&1 || rm -rf "$BASE_SRC"
+  git worktree add --detach "$BASE_SRC" "$BASE_REV" >/dev/null
+  (cd "$BASE_SRC" && CARGO_TARGET_DIR=$WORK/baseline-target cargo build --release --quiet --bin keystone-rs --example bench_seed)
+  BASE_BIN=$WORK/baseline-target/release/keystone-rs
+  BASE_SEED=$WORK/baseline-target/release/examples/bench_seed
+fi
+
 DATE=$(date -u +%Y-%m-%d)
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 RUN=$WORK/run-$STAMP-$SCALE
@@ -91,9 +106,10 @@ record() { "${BENCHCTL[@]}" record --results "$RESULTS" "$@"; }
 meta() { "${BENCHCTL[@]}" meta --results "$RESULTS" "$@"; }
 
 # ------------------------------------------------------------------ keystone-rs
-# rs_prepare SIDE SCALE PORT: seed, start, measure ready-time and idle RSS, get tokens.
+# rs_prepare SIDE SCALE PORT [BIN SEED]: seed, start, measure ready-time and idle RSS, get tokens.
 rs_prepare() {
   local side=$1 scale=$2 port=$3 dir=$RUN/$1
+  local BIN=${4:-$BIN} SEED=${5:-$SEED}
   mkdir -p "$dir"
   local url=http://127.0.0.1:$port
   cat >"$dir/keystone.conf" <<EOF
@@ -255,6 +271,10 @@ if [[ $SCALE == large ]]; then
 fi
 rs_prepare rs "$SCALE" "$PORT"
 SIDES+=(rs)
+if [[ -n $BASELINE ]]; then
+  rs_prepare before "$SCALE" $((PORT + 3)) "$BASE_BIN" "$BASE_SEED"
+  SIDES+=(before)
+fi
 if [[ $PYTHON_SIDE == 1 ]]; then
   py_prepare
   SIDES+=(py)
@@ -286,7 +306,7 @@ for side in "${SIDES[@]}"; do mixed "$side"; done
 # steady state of a busy cloud), then with 100,000 more revoked this very second (a
 # burst: the refresh re-reads the last 60 s of events every second, for a minute).
 for side in "${SIDES[@]}"; do
-  [[ $side == py ]] && continue
+  [[ $side == py || $side == before ]] && continue
   seeded=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["revocation_events"])' "$RUN/$side/manifest.json")
   [[ $seeded != 0 ]] && continue
   measure "$side" "validate-hot@0-events" 64 validate.lua /v3/auth/tokens 1
@@ -320,6 +340,7 @@ fi
 meta machine "$MACHINE, load average at end $(cut -d' ' -f1 /proc/loadavg)"
 meta params "wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), -t$THREADS (-t1 for c<2), ${DURATION}s per workload, ${WARMUP}s warm-up for discovery/validate-hot/validate-nocatalog/rescope, --timeout 30s; $TOKENS tokens for validate-many, up to $COLD_TOKENS for validate-cold; password logins rotate over $PASSWORD_USERS users"
 meta commit "$commit"
+[[ -n $BASELINE ]] && meta before_commit "$BASE_REV"
 meta rs_server "release build, default [server] settings (actix workers = cores, SQLite pool 8, concurrent argon2id hashes = cores on threads at nice 10), [token] caching default"
 if [[ $PYTHON_SIDE == 1 ]]; then
   meta py_server "keystone 30.0.0 under gunicorn 27.0.1 (2 sync workers), SQLite, [cache] enabled with dogpile.cache.memory, [token] caching = true, password hashes bcrypt (Keystone's default)"

@@ -254,6 +254,7 @@ def cmd_report(a):
             recs[(r["side"], r["workload"])] = r
     sides = ["rs"] + (["py"] if any(s == "py" for s, _ in recs) else [])
     has_base = any(s == "base" for s, _ in recs)
+    has_before = any(s == "before" for s, _ in recs)
 
     def get(side, wl):
         return recs.get((side, wl))
@@ -263,6 +264,8 @@ def cmd_report(a):
     head = ["workload", "c", "req/s", "p50 ms", "p99 ms", "vs discovery", "RSS after, MB"]
     if has_base:
         head += ["default-scale req/s", "vs default scale"]
+    if has_before:
+        head += ["before req/s", "before p99 ms", "now / before"]
     if "py" in sides:
         head += ["Keystone req/s", "Keystone p50 ms", "Keystone p99 ms", "us / Keystone"]
     lines.append("| " + " | ".join(head) + " |")
@@ -299,6 +302,16 @@ def cmd_report(a):
                 cells += [f"{fmt_num(b['value'])} {b['unit']}", fmt_pct(r["value"] / b["value"]) if r is not None and b["value"] else "–"]
             else:
                 cells += ["–", "–"]
+        if has_before:
+            o = get("before", wl)
+            if o is not None and "rps" in o:
+                ratio = r["rps"] / o["rps"] if r is not None and "rps" in r and o["rps"] else None
+                cells += [fmt_num(o["rps"]) if o["requests"] else "0", fmt_ms(o["p99_ms"]), fmt_pct(ratio)]
+            elif o is not None and "value" in o:
+                ratio = r["value"] / o["value"] if r is not None and "value" in r and o["value"] else None
+                cells += [f"{fmt_num(o['value'])} {o['unit']}", "", fmt_pct(ratio)]
+            else:
+                cells += ["–", "–", "–"]
         if "py" in sides:
             if p is not None and "rps" in p:
                 ratio = r["rps"] / p["rps"] if r is not None and "rps" in r and p["rps"] else None
@@ -368,6 +381,8 @@ def cmd_report(a):
         out.append(f"Python Keystone: {meta.get('py_server', '')}.  ")
     if has_base:
         out.append("The default-scale columns come from the same invocation, run first with the same binary and durations.  ")
+    if has_before:
+        out.append(f"The before columns: commit {meta.get('before_commit', '?')}, same data set and settings, run interleaved with this tree in the same invocation.  ")
     out.append("")
     out.append(table)
     out.append("")
@@ -377,6 +392,8 @@ def cmd_report(a):
     if has_base:
         expl += (" `vs default scale` = this scale's figure / the default scale's figure from the same run "
                  "(throughput: higher is better; memory and ready-time: lower is better).")
+    if has_before:
+        expl += " `now / before` = this tree's figure / the baseline commit's, measured alternately in this run."
     if "py" in sides:
         expl += (" `us / Keystone` = our value / Keystone's value (throughput rows: higher is better; "
                  "idle-rss, rss-after-load and ready-time: lower is better).")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, NormalizePath};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -169,8 +169,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(api::keystone_headers))
-                // Keystone's routes take a trailing slash (Flask's strict_slashes=False).
-                .wrap(NormalizePath::trim())
+                .wrap(from_fn(api::normalize_path))
                 .configure(api::routes)
                 .default_service(web::to(api::not_found))
         })

@@ -91,6 +91,39 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchRoute)
 }
 
+/// Keystone's routes take a trailing slash (Flask's `strict_slashes=False`), and
+/// repeated slashes collapse: `/v3/projects/` routes as `/v3/projects`. Cheap when
+/// there is nothing to rewrite, which is every request from a real client.
+pub async fn normalize_path(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = req.path();
+    if path.len() > 1 && (path.ends_with('/') || path.contains("//")) {
+        let mut clean = String::with_capacity(path.len());
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            clean.push('/');
+            clean.push_str(segment);
+        }
+        if clean.is_empty() {
+            clean.push('/');
+        }
+        if let Some(q) = req.uri().query() {
+            clean.push('?');
+            clean.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = clean.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    next.call(req).await
+}
+
 /// Headers every Keystone response carries, and `WWW-Authenticate` on every 401.
 pub async fn keystone_headers(
     req: ServiceRequest,

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,27 +86,29 @@ pub struct KeyRing {
     reload: Mutex<ReloadState>,
     /// Set by the watcher; cleared when a reload starts.
     dirty: Arc<AtomicBool>,
-    /// The directory's metadata when the keys were last checked.
-    stamp: Mutex<Option<DirStamp>>,
+    /// The directory's metadata when the keys were last checked (0: not yet).
+    stamp: AtomicU64,
+    /// The directory, open, for `dir_stamp`. A directory replaced as a whole (not
+    /// its files) is noticed by the periodic fingerprint, which goes by path.
+    dir_handle: std::sync::OnceLock<fs::File>,
+    /// How many times the directory was examined: for tests.
+    checks: AtomicU64,
     /// Kept alive for as long as the ring: dropping it stops the events.
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
-/// What a rename, create or unlink in the directory changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DirStamp {
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-fn dir_stamp(dir: &Path) -> Option<DirStamp> {
-    let m = fs::metadata(dir).ok()?;
-    Some(DirStamp {
-        ino: m.ino(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-    })
+/// A digest of what a rename, create or unlink in the directory changes (its
+/// mtime and ctime), from an open handle: one `fstat`, no path lookup. 1 when it
+/// cannot be read, never 0.
+fn dir_stamp(dir: Option<&fs::File>) -> u64 {
+    let Some(Ok(m)) = dir.map(fs::File::metadata) else {
+        return 1;
+    };
+    let mix = |h: u64, v: i64| (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
+    let h = [m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()]
+        .into_iter()
+        .fold(0xcbf2_9ce4_8422_2325, mix);
+    h.max(2)
 }
 
 impl fmt::Debug for KeyRing {
@@ -124,10 +126,11 @@ impl fmt::Debug for KeyRing {
 /// metadata check and the periodic fingerprint still see rotations.
 fn watch(dir: &Path, dirty: Arc<AtomicBool>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            dirty.store(true, Ordering::Release);
-        }
+    // Reading keys opens the directory and the files: those access events must not
+    // count, or every reload would trigger the next one.
+    let handler = move |event: notify::Result<notify::Event>| match event {
+        Ok(e) if e.kind.is_access() => {}
+        _ => dirty.store(true, Ordering::Release),
     };
     let watched = notify::recommended_watcher(handler).and_then(|mut w| {
         w.watch(dir, notify::RecursiveMode::NonRecursive)?;
@@ -164,7 +167,9 @@ impl KeyRing {
             }),
             reload: Mutex::new(ReloadState::default()),
             dirty,
-            stamp: Mutex::new(None),
+            stamp: AtomicU64::new(0),
+            dir_handle: std::sync::OnceLock::new(),
+            checks: AtomicU64::new(0),
             _watcher: watcher,
         }
     }
@@ -181,13 +186,17 @@ impl KeyRing {
         &self.repo
     }
 
+    /// How many times the directory was examined since the ring was made.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
     /// Whether something is known to have changed since the last check.
     fn changed(&self) -> bool {
         if self.dirty.load(Ordering::Acquire) {
             return true;
         }
-        let stamp = *self.stamp.lock().unwrap_or_else(PoisonError::into_inner);
-        stamp.is_none() || dir_stamp(&self.repo.dir) != stamp
+        dir_stamp(self.dir_handle.get()) != self.stamp.load(Ordering::Acquire)
     }
 
     /// Current keys in load order (`[0]` is the primary that encrypts; try
@@ -230,8 +239,15 @@ impl KeyRing {
         };
         // Cleared and stamped before loading: a change during the load only causes
         // one more (harmless) reload at the next call.
+        self.checks.fetch_add(1, Ordering::Relaxed);
         self.dirty.store(false, Ordering::Release);
-        *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = dir_stamp(&self.repo.dir);
+        if self.dir_handle.get().is_none() {
+            if let Ok(dir) = fs::File::open(&self.repo.dir) {
+                let _ = self.dir_handle.set(dir);
+            }
+        }
+        self.stamp
+            .store(dir_stamp(self.dir_handle.get()), Ordering::Release);
         let fp = fingerprint(&self.repo.dir).ok();
         if let (Some(keys), Some(fp)) = (&previous, &fp) {
             if state.loaded.as_ref() == Some(fp) {

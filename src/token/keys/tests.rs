@@ -441,6 +441,25 @@ fn keyring_sees_a_rotation_at_the_next_call_whatever_the_recheck_interval() {
 }
 
 #[test]
+fn keyring_reading_its_own_keys_does_not_count_as_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_in(&tmp, 3);
+    repo.setup().unwrap();
+    let ring = KeyRing::open(repo, Duration::from_secs(3600)).unwrap();
+    let after_open = ring.checks();
+    for _ in 0..50 {
+        ring.keys().unwrap();
+        // Time for the watcher to report the opens and reads of the last load.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        ring.checks() <= after_open + 1,
+        "{} directory checks for an unchanged repository",
+        ring.checks() - after_open
+    );
+}
+
+#[test]
 fn keyring_watcher_sees_a_key_rewritten_in_place() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = repo_in(&tmp, 3);

@@ -50,7 +50,8 @@ fn named_ref(obj: &Map<String, Value>, target: &str) -> ApiResult<NamedRef> {
 pub fn parse_auth_request(body: &Map<String, Value>) -> ApiResult<AuthRequest> {
     let auth = body
         .get("auth")
-        .ok_or_else(|| invalid_field("auth", "'auth' is a required property"))?;
+        .filter(|a| !a.is_null())
+        .ok_or_else(|| ApiError::from(Error::validation(missing("auth", "request body"))))?;
     let auth = as_object(auth, "auth")?;
     let identity = auth
         .get("identity")
@@ -507,6 +508,8 @@ mod tests {
         let err = parse(json!({"auth": {"identity": {}}})).expect_err("400");
         assert!(err.to_string().contains("'methods' is a required property"));
         let err = parse(json!({"nope": 1})).expect_err("400");
-        assert!(err.to_string().contains("'auth' is a required property"));
+        assert!(err
+            .to_string()
+            .starts_with("Expecting to find auth in request body."));
     }
 }

@@ -11,7 +11,10 @@ use super::kit::input::{
     bool_attr, extra_attrs, forbid, invalid, name_attr, string_attr, JsonBody, TopLevel,
 };
 use super::kit::query::{flag, Truthy};
-use super::kit::{collection, entity, no_content, resource, Caller, Links, Query, Router, Target};
+use super::kit::{
+    collection, entity, no_content, page_links, resource, Caller, Links, PageQuery, Query, Router,
+    Target,
+};
 use super::AppState;
 use crate::model::{new_id, Domain};
 
@@ -58,6 +61,8 @@ async fn authorized(
 pub struct DomainQuery {
     name: Option<String>,
     enabled: Option<Truthy>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 pub async fn list(
@@ -67,12 +72,16 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     caller.enforce("identity:list_domains", Target::none())?;
-    let domains = state
+    let request = query
+        .page
+        .request(state.settings.resource.list_limit, &state.settings.default)?;
+    let page = state
         .resource
-        .list_domains(query.name.as_deref(), flag(query.enabled))
+        .list_domains(query.name.as_deref(), flag(query.enabled), &request)
         .await?;
-    let rendered = domains.iter().map(|d| render(&links, d)).collect();
-    Ok(collection(&links, "domains", rendered, None))
+    let next = page_links(&page, &request, |d| &d.id);
+    let rendered = page.items.iter().map(|d| render(&links, d)).collect();
+    Ok(collection(&links, "domains", rendered, Some(next)))
 }
 
 pub async fn get(

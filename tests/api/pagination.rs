@@ -1,4 +1,4 @@
-//! Keystone 30's pagination of /v3/users, /v3/groups and /v3/projects: id order,
+//! Keystone 30's pagination of /v3/users, /v3/groups, /v3/projects and /v3/domains: id order,
 //! `limit` and `marker`, `links.next` and `truncated`, `max_db_limit` and the
 //! `list_limit` defaults, and MarkerNotFound.
 
@@ -12,12 +12,16 @@ use crate::helpers::{call, message, spawn_configured, Db, TestApp};
 async fn create_many(app: &TestApp, admin: &str, collection: &str, prefix: &str, n: usize) {
     let member = &collection[..collection.len() - 1];
     for i in 0..n {
+        let mut entity = json!({"name": format!("{prefix}-{i}")});
+        if collection != "domains" {
+            entity["domain_id"] = json!("default");
+        }
         let (status, body) = call(
             app,
             Method::POST,
             &format!("/v3/{collection}"),
             Some(admin),
-            Some(json!({ member: {"name": format!("{prefix}-{i}"), "domain_id": "default"} })),
+            Some(json!({ member: entity })),
         )
         .await;
         assert_eq!(status, 201, "{body}");
@@ -158,7 +162,8 @@ async fn users_groups_and_projects_page(app: TestApp) {
     }
     create_many(&app, &admin, "groups", "pager", 7).await;
     create_many(&app, &admin, "projects", "pager", 7).await;
-    for collection in ["users", "groups", "projects"] {
+    create_many(&app, &admin, "domains", "pager", 7).await;
+    for collection in ["users", "groups", "projects", "domains"] {
         check_collection(&app, &admin, collection).await;
     }
 }

@@ -64,6 +64,17 @@ async fn every_route_has_head_and_json_405(app: TestApp) {
             assert_eq!(body, Value::Null, "{}: HEAD has no body", route.path);
             assert_ne!(get, 405, "{}", route.path);
         }
+        let (status, headers, _) = send(&app, "OPTIONS", &path, &admin).await;
+        assert_eq!(status, 200, "OPTIONS {}", route.path);
+        let allow = headers
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            allow.contains("OPTIONS") && allowed.iter().all(|m| allow.contains(m)),
+            "OPTIONS {}: {allow}",
+            route.path
+        );
         for method in METHODS.iter().filter(|m| !allowed.contains(m)) {
             let (status, headers, body) = send(&app, method, &path, &admin).await;
             assert_eq!(status, 405, "{method} {}", route.path);

@@ -95,12 +95,23 @@ impl Route {
         if let Some(head) = self.implied_head.take() {
             resource = head(resource);
         }
+        // Every path answers OPTIONS with what it allows, as Flask does.
+        self.methods.push(Method::OPTIONS);
         let allow = self
             .methods
             .iter()
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
+        let options_allow = allow.clone();
+        let resource = resource.route(web::method(Method::OPTIONS).to(move || {
+            let allow = options_allow.clone();
+            async move {
+                HttpResponse::Ok()
+                    .insert_header((actix_web::http::header::ALLOW, allow))
+                    .finish()
+            }
+        }));
         let resource = resource.default_service(web::to(move || {
             let allow = allow.clone();
             async move {

@@ -177,6 +177,14 @@ pub struct ServerSection {
     pub hash_nice: i32,
     /// Keystone's `[oslo_middleware] max_request_body_size` default.
     pub max_request_body_size: usize,
+    /// Seconds a request body may take to arrive (a stalled body is a 408).
+    pub body_timeout: u64,
+    /// Open connections the server accepts at once, all workers together; 0 derives it
+    /// from the process's open-file limit.
+    pub max_connections: usize,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (a load
+    /// balancer). Empty: nobody's, as Keystone by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// A `[database] connection` value, normalised from SQLAlchemy's forms.
@@ -307,6 +315,9 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_concurrent_hashes",
             "hash_nice",
             "max_request_body_size",
+            "body_timeout",
+            "max_connections",
+            "trusted_proxies",
         ],
     ),
 ];
@@ -458,6 +469,18 @@ impl Settings {
             .unwrap_or("sqlite:///keystone.db");
         let connection = DatabaseUrl::parse(connection_raw)
             .map_err(|reason| o.invalid("database", "connection", "<redacted>", &reason))?;
+        let trusted_proxies = o
+            .text("server", "trusted_proxies")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|e| o.invalid("server", "trusted_proxies", p, &e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let max_active_keys: usize = o.parse("fernet_tokens", "max_active_keys", 3)?;
         if max_active_keys < 1 {
             return Err(o.invalid("fernet_tokens", "max_active_keys", "0", "the minimum is 1"));
@@ -542,6 +565,9 @@ impl Settings {
                 )?,
                 hash_nice,
                 max_request_body_size: o.parse("server", "max_request_body_size", 114_688)?,
+                body_timeout: o.parse("server", "body_timeout", 30)?,
+                max_connections: o.parse("server", "max_connections", 0)?,
+                trusted_proxies,
             },
             assignment: AssignmentSection {
                 // oslo.config ListOpt: comma-separated, blanks dropped.

@@ -146,6 +146,35 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     Ok((services, store))
 }
 
+/// Connections to accept at once when `[server] max_connections` is 0: the open-file
+/// limit (raised to its hard limit first) less a reserve for the database pools,
+/// the key files and the listener.
+fn connection_budget() -> usize {
+    const RESERVE: u64 = 128;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024 - RESERVE as usize;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let budget = soft.saturating_sub(RESERVE).clamp(64, 1 << 20);
+    usize::try_from(budget).unwrap_or(1 << 20)
+}
+
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -159,6 +188,7 @@ impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let bind = settings.server.bind.clone();
         let workers = settings.server.workers;
+        let max_connections = settings.server.max_connections;
         let (services, store) = build_services(settings, clock).await?;
         let state = AppState::new(services);
         state.revoke.spawn_upkeep();
@@ -177,6 +207,20 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        let workers = if workers > 0 {
+            workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        let total = match max_connections {
+            0 => connection_budget(),
+            n => n,
+        };
+        // Per worker; past it, new connections wait in the listen backlog instead of
+        // taking file descriptors the database and the key files need.
+        server = server
+            .max_connections((total / workers).max(1))
+            .client_request_timeout(Duration::from_secs(5));
         Ok(Application {
             port,
             server: server.run(),

@@ -21,6 +21,8 @@ pub enum ApiError {
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The body did not arrive within `[server] body_timeout`.
+    RequestTimeout,
 }
 
 impl std::fmt::Display for ApiError {
@@ -32,6 +34,7 @@ impl std::fmt::Display for ApiError {
             ApiError::MethodNotAllowed => f.write_str("method not allowed"),
             ApiError::PayloadTooLarge => f.write_str("request too large"),
             ApiError::UnsupportedMediaType => f.write_str("unsupported media type"),
+            ApiError::RequestTimeout => f.write_str("request body timed out"),
         }
     }
 }
@@ -67,6 +70,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request is too large.".into(),
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body did not arrive in time.".into(),
             ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::BAD_REQUEST,
@@ -108,8 +115,12 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, message) = self.status_and_message();
         match self {
-            ApiError::Service(e @ (Error::Internal(_) | Error::Unavailable { .. })) => {
+            ApiError::Service(e @ Error::Internal(_)) => {
                 tracing::error!(status = status.as_u16(), error = %format!("{:#}", anyhow::anyhow!("{e}")), cause = ?source_chain(e), "request failed");
+            }
+            // Logged where the outage is detected, once per episode.
+            ApiError::Service(e @ Error::Unavailable { .. }) => {
+                tracing::debug!(status = status.as_u16(), error = %e, "request failed: service unavailable");
             }
             ApiError::Service(Error::Unauthorized { detail }) => {
                 tracing::debug!(%detail, "authentication refused");
@@ -132,9 +143,13 @@ impl ResponseError for ApiError {
                 "title": title(status),
             }}),
         };
-        HttpResponse::build(status)
-            .content_type("application/json")
-            .body(body.to_string())
+        let mut res = HttpResponse::build(status);
+        res.content_type("application/json");
+        if matches!(self, ApiError::RequestTimeout) {
+            // The rest of the body may still trickle in: do not wait for it.
+            res.force_close();
+        }
+        res.body(body.to_string())
     }
 }
 

@@ -18,7 +18,7 @@ pub mod roles;
 pub mod services;
 pub mod users;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -94,10 +94,16 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// Keystone's routes take a trailing slash (Flask's `strict_slashes=False`), and
 /// repeated slashes collapse: `/v3/projects/` routes as `/v3/projects`. Cheap when
 /// there is nothing to rewrite, which is every request from a real client.
+/// A path holding an encoded NUL (`%00`) names nothing that can exist: 404 before
+/// any lookup (PostgreSQL cannot even compare against such a string).
 pub async fn normalize_path(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.path().to_ascii_lowercase().contains("%00") {
+        let res = req.error_response(ApiError::NoSuchRoute);
+        return Ok(res.map_into_right_body());
+    }
     let path = req.path();
     if path.len() > 1 && (path.ends_with('/') || path.contains("//")) {
         let mut clean = String::with_capacity(path.len());
@@ -121,7 +127,9 @@ pub async fn normalize_path(
             }
         }
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Headers every Keystone response carries, and `WWW-Authenticate` on every 401.
@@ -129,12 +137,16 @@ pub async fn keystone_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let public_endpoint = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.settings.default.public_endpoint.clone());
-    let base = Links::of(req.request(), public_endpoint.as_deref())
-        .base()
-        .to_string();
+    let base = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => Links::of(
+            req.request(),
+            state.settings.default.public_endpoint.as_deref(),
+            &state.settings.server.trusted_proxies,
+        ),
+        None => Links::of(req.request(), None, &[]),
+    }
+    .base()
+    .to_string();
     let mut res = next.call(req).await?;
     let unauthorized = res.status() == actix_web::http::StatusCode::UNAUTHORIZED;
     let headers = res.headers_mut();

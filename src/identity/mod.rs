@@ -190,12 +190,17 @@ impl IdentityService {
         if !user.enabled {
             return Err(Error::unauthorized(format!("user {} is disabled", user.id)));
         }
-        let domain = self.resource.get_domain(&user.domain_id).await;
-        if !matches!(domain, Ok(ref d) if d.enabled) {
-            return Err(Error::unauthorized(format!(
-                "domain {} of user {} is disabled or missing",
-                user.domain_id, user.id
-            )));
+        // A missing or disabled domain refuses the login; a database that cannot
+        // answer is an outage (503), not bad credentials.
+        match self.resource.get_domain(&user.domain_id).await {
+            Ok(d) if d.enabled => {}
+            Ok(_) | Err(Error::NotFound(_)) => {
+                return Err(Error::unauthorized(format!(
+                    "domain {} of user {} is disabled or missing",
+                    user.domain_id, user.id
+                )))
+            }
+            Err(e) => return Err(e),
         }
         if let Some(expires) = user.password_expires_at {
             if expires <= self.clock.now_secs() && !allow_expired {
@@ -244,7 +249,7 @@ impl IdentityService {
         let event = self.revoke.user_event(user_id);
         if !self
             .store
-            .set_user_password(user_id, &hash, self.clock.now_secs(), None, &[event])
+            .set_user_password(user_id, &hash, self.clock.now_secs(), None, &[event], None)
             .await?
         {
             return Err(Error::not_found(format!("Could not find user: {user_id}.")));
@@ -263,7 +268,30 @@ impl IdentityService {
         let user = self
             .check_password(&UserRef::Id(user_id.to_string()), original_password, true)
             .await?;
-        self.set_password(&user.id, new_password).await
+        self.check_password_length(new_password)?;
+        let hash = self.hasher.hash(new_password).await?;
+        let event = self.revoke.user_event(&user.id);
+        // Compare-and-set on the hash the original password matched: of concurrent
+        // changes presenting the same original password, one wins and the others find
+        // that password no longer current.
+        let changed = self
+            .store
+            .set_user_password(
+                &user.id,
+                &hash,
+                self.clock.now_secs(),
+                None,
+                &[event],
+                user.password_hash.as_deref(),
+            )
+            .await?;
+        if !changed {
+            return Err(Error::unauthorized(format!(
+                "the original password of user {} changed meanwhile",
+                user.id
+            )));
+        }
+        self.revoke.refresh().await
     }
 
     pub async fn update_user(&self, user: &User) -> Result<()> {

@@ -97,6 +97,7 @@ impl Store {
     }
 
     pub async fn create_role(&self, r: &Role) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a role").await?;
         sqlx::query(
             "INSERT INTO role (id, name, domain_id, description, extra) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -105,10 +106,10 @@ impl Store {
         .bind(r.domain_id.as_deref().unwrap_or(GLOBAL_ROLE_DOMAIN))
         .bind(&r.description)
         .bind(serde_json::Value::Object(r.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a role")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -123,42 +124,46 @@ impl Store {
             .collect()
     }
 
-    /// Idempotent: an existing rule is left as it is.
+    /// Idempotent: an existing rule is left as it is (`ON CONFLICT DO NOTHING`: on
+    /// PostgreSQL a failed INSERT would abort the whole transaction).
     pub async fn create_implied_role(&self, prior: &str, implied: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating an implied role").await?;
         let result = sqlx::query(
-            "INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2)",
+            "INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(prior)
         .bind(implied)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating an implied role");
         match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
+            Ok(_) | Err(StoreError::Conflict { .. }) => tx.commit().await,
             Err(e) => Err(e),
         }
     }
 
     /// Idempotent: granting an existing assignment succeeds.
     pub async fn add_assignment(&self, a: &Assignment) -> StoreResult<()> {
+        let mut tx = self.begin_write("granting a role").await?;
         let result = sqlx::query(
-            "INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(assignment_type(a.actor, a.target))
         .bind(&a.actor_id)
         .bind(&a.target_id)
         .bind(&a.role_id)
         .bind(a.inherited)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("granting a role");
         match result {
-            Ok(_) | Err(StoreError::Conflict { .. }) => self.changed().await,
+            Ok(_) | Err(StoreError::Conflict { .. }) => tx.commit().await,
             Err(e) => Err(e),
         }
     }
 
     pub async fn remove_assignment(&self, a: &Assignment) -> StoreResult<bool> {
+        let mut tx = self.begin_write("revoking a role").await?;
         let done = sqlx::query(
             "DELETE FROM assignment WHERE type = $1 AND actor_id = $2 AND target_id = $3 AND role_id = $4 AND inherited = $5",
         )
@@ -167,10 +172,10 @@ impl Store {
         .bind(&a.target_id)
         .bind(&a.role_id)
         .bind(a.inherited)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("revoking a role")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -229,64 +234,66 @@ impl Store {
 impl Store {
     /// Writes name, description and extra (which carries `options`); the domain never changes.
     pub async fn update_role(&self, r: &Role) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a role").await?;
         let done =
             sqlx::query("UPDATE role SET name = $2, description = $3, extra = $4 WHERE id = $1")
                 .bind(&r.id)
                 .bind(&r.name)
                 .bind(&r.description)
                 .bind(serde_json::Value::Object(r.extra.clone()).to_string())
-                .execute(self.writer())
+                .execute(tx.conn())
                 .await
                 .ctx("updating a role")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes the role, every assignment of it and every inference rule naming it, in
     /// one transaction: nothing is left pointing at a role that no longer exists.
     pub async fn delete_role(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting a role")?;
+        let mut tx = self.begin_write("deleting a role").await?;
         for sql in [
             "DELETE FROM assignment WHERE role_id = $1",
             "DELETE FROM implied_role WHERE prior_role_id = $1 OR implied_role_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await
                 .ctx("deleting a role's assignments and rules")?;
         }
         let done = sqlx::query("DELETE FROM role WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a role")?;
-        tx.commit().await.ctx("deleting a role")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Strict insert for the API: an existing rule is a `Conflict` (Keystone answers 409).
     pub async fn insert_implied_role(&self, prior: &str, implied: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write("implied_role").await?;
         sqlx::query("INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2)")
             .bind(prior)
             .bind(implied)
-            .execute(self.writer())
+            .execute(tx.conn())
             .await
             .ctx("implied_role")?;
-        self.changed().await
+        tx.commit().await
     }
 
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_write("deleting an implied role").await?;
         let done = sqlx::query(
             "DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
         )
         .bind(prior)
         .bind(implied)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("deleting an implied role")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -1,5 +1,5 @@
 //! Regions, services, endpoints, and OS-EP-FILTER's project associations and
-//! endpoint groups. Every committed write calls `changed()`: each one can change
+//! endpoint groups. Every write commits with `WriteTx::commit`, which announces it: each can change
 //! the catalog a token carries.
 
 use sqlx::any::AnyRow;
@@ -101,6 +101,7 @@ impl Store {
 
     /// Inserts a region; an existing id is a `Conflict`.
     pub async fn insert_region(&self, r: &Region) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a region").await?;
         sqlx::query(
             "INSERT INTO region (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)",
         )
@@ -108,14 +109,15 @@ impl Store {
         .bind(&r.description)
         .bind(&r.parent_region_id)
         .bind(extra_json(&r.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a region")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_region(&self, r: &Region) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a region").await?;
         let done = sqlx::query(
             "UPDATE region SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1",
         )
@@ -123,10 +125,10 @@ impl Store {
         .bind(&r.description)
         .bind(&r.parent_region_id)
         .bind(extra_json(&r.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating a region")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -134,11 +136,11 @@ impl Store {
     /// in one transaction. Refuses with `Ok(false)`, deleting nothing, when any
     /// endpoint is in one of them: the check runs inside the transaction.
     pub async fn delete_regions(&self, ids: &[String]) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting regions")?;
+        let mut tx = self.begin_write("deleting regions").await?;
         for id in ids {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM endpoint WHERE region_id = $1")
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await
                 .ctx("counting a region's endpoints")?;
             if int(&row, "n")? > 0 {
@@ -148,12 +150,11 @@ impl Store {
         for id in ids {
             sqlx::query("DELETE FROM region WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await
                 .ctx("deleting a region")?;
         }
-        tx.commit().await.ctx("deleting regions")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -181,6 +182,7 @@ impl Store {
     }
 
     pub async fn create_service(&self, s: &Service) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a service").await?;
         sqlx::query(
             "INSERT INTO service (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -190,14 +192,15 @@ impl Store {
         .bind(&s.description)
         .bind(s.enabled)
         .bind(extra_json(&s.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a service")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_service(&self, s: &Service) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a service").await?;
         let done = sqlx::query(
             "UPDATE service SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1",
         )
@@ -207,36 +210,35 @@ impl Store {
         .bind(&s.description)
         .bind(s.enabled)
         .bind(extra_json(&s.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating a service")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes a service with its endpoints (and, by cascade, their project
     /// associations) in one transaction, as Keystone's SQL driver does.
     pub async fn delete_service(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting a service")?;
+        let mut tx = self.begin_write("deleting a service").await?;
         sqlx::query(
             "DELETE FROM project_endpoint WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id = $1)",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .ctx("deleting a service's endpoint associations")?;
         sqlx::query("DELETE FROM endpoint WHERE service_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a service's endpoints")?;
         let done = sqlx::query("DELETE FROM service WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a service")?;
-        tx.commit().await.ctx("deleting a service")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -266,6 +268,7 @@ impl Store {
     }
 
     pub async fn create_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating an endpoint").await?;
         sqlx::query(
             "INSERT INTO endpoint (id, service_id, interface, url, region_id, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -276,25 +279,27 @@ impl Store {
         .bind(&e.region_id)
         .bind(e.enabled)
         .bind(extra_json(&e.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating an endpoint")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_endpoint_url(&self, id: &str, url: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write("updating an endpoint").await?;
         sqlx::query("UPDATE endpoint SET url = $2 WHERE id = $1")
             .bind(id)
             .bind(url)
-            .execute(self.writer())
+            .execute(tx.conn())
             .await
             .ctx("updating an endpoint")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating an endpoint").await?;
         let done = sqlx::query(
             "UPDATE endpoint SET service_id = $2, interface = $3, url = $4, region_id = $5, enabled = $6, extra = $7 WHERE id = $1",
         )
@@ -305,28 +310,27 @@ impl Store {
         .bind(&e.region_id)
         .bind(e.enabled)
         .bind(extra_json(&e.extra))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating an endpoint")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes an endpoint and its project associations in one transaction.
     pub async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting an endpoint")?;
+        let mut tx = self.begin_write("deleting an endpoint").await?;
         sqlx::query("DELETE FROM project_endpoint WHERE endpoint_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting an endpoint's project associations")?;
         let done = sqlx::query("DELETE FROM endpoint WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting an endpoint")?;
-        tx.commit().await.ctx("deleting an endpoint")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -334,6 +338,7 @@ impl Store {
 /// OS-EP-FILTER: endpoint groups and their project associations.
 impl Store {
     pub async fn create_endpoint_group(&self, g: &EndpointGroup) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating an endpoint group").await?;
         sqlx::query(
             "INSERT INTO endpoint_group (id, name, description, filters) VALUES ($1, $2, $3, $4)",
         )
@@ -341,10 +346,10 @@ impl Store {
         .bind(&g.name)
         .bind(&g.description)
         .bind(extra_json(&g.filters))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating an endpoint group")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -374,6 +379,7 @@ impl Store {
     }
 
     pub async fn update_endpoint_group(&self, g: &EndpointGroup) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating an endpoint group").await?;
         let done = sqlx::query(
             "UPDATE endpoint_group SET name = $2, description = $3, filters = $4 WHERE id = $1",
         )
@@ -381,32 +387,27 @@ impl Store {
         .bind(&g.name)
         .bind(&g.description)
         .bind(extra_json(&g.filters))
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating an endpoint group")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes the group and its project associations in one transaction.
     pub async fn delete_endpoint_group(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self
-            .writer()
-            .begin()
-            .await
-            .ctx("deleting an endpoint group")?;
+        let mut tx = self.begin_write("deleting an endpoint group").await?;
         sqlx::query("DELETE FROM project_endpoint_group WHERE endpoint_group_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting an endpoint group's project associations")?;
         let done = sqlx::query("DELETE FROM endpoint_group WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting an endpoint group")?;
-        tx.commit().await.ctx("deleting an endpoint group")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -430,16 +431,19 @@ impl Store {
         project_id: &str,
         other_id: &str,
     ) -> StoreResult<()> {
+        let mut tx = self
+            .begin_write("associating an endpoint or endpoint group with a project")
+            .await?;
         let (table, column) = link.parts();
         sqlx::query(&format!(
             "INSERT INTO {table} ({column}, project_id) VALUES ($1, $2)"
         ))
         .bind(other_id)
         .bind(project_id)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("associating an endpoint or endpoint group with a project")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -467,16 +471,19 @@ impl Store {
         project_id: &str,
         other_id: &str,
     ) -> StoreResult<bool> {
+        let mut tx = self
+            .begin_write("removing an endpoint filter association")
+            .await?;
         let (table, column) = link.parts();
         let done = sqlx::query(&format!(
             "DELETE FROM {table} WHERE {column} = $1 AND project_id = $2"
         ))
         .bind(other_id)
         .bind(project_id)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("removing an endpoint filter association")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

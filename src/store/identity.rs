@@ -102,6 +102,7 @@ impl Store {
     }
 
     pub async fn create_user(&self, u: &User, password_created_at: Option<i64>) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a user").await?;
         sqlx::query(
             "INSERT INTO users (id, name, domain_id, enabled, default_project_id, extra, password_hash, password_created_at, password_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -115,10 +116,10 @@ impl Store {
         .bind(password_created_at)
         .bind(u.password_expires_at)
         .bind(u.created_at)
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a user")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -130,7 +131,7 @@ impl Store {
         password: &PasswordUpdate,
         revocations: &[RevocationEventRow],
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("updating a user")?;
+        let mut tx = self.begin_write("updating a user").await?;
         let done = sqlx::query(
             "UPDATE users SET name = $2, enabled = $3, default_project_id = $4, extra = $5 WHERE id = $1",
         )
@@ -139,7 +140,7 @@ impl Store {
         .bind(u.enabled)
         .bind(&u.default_project_id)
         .bind(serde_json::Value::Object(u.extra.clone()).to_string())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .ctx("updating a user")?;
         if done.rows_affected() == 0 {
@@ -162,17 +163,18 @@ impl Store {
             .bind(hash)
             .bind(created_at)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("setting a password")?;
         }
-        insert_events(&mut tx, revocations).await?;
-        tx.commit().await.ctx("updating a user")?;
-        self.changed().await?;
+        insert_events(tx.conn(), revocations).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
-    /// Sets the password and records `revocations` in one transaction.
+    /// Sets the password and records `revocations` in one transaction. With
+    /// `replacing`, only if the stored hash is still that one (a compare-and-set):
+    /// false when it is not, or when the user is gone.
     pub async fn set_user_password(
         &self,
         user_id: &str,
@@ -180,24 +182,27 @@ impl Store {
         created_at: i64,
         expires_at: Option<i64>,
         revocations: &[RevocationEventRow],
+        replacing: Option<&str>,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("setting a password")?;
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
-        )
-        .bind(user_id)
-        .bind(password_hash)
-        .bind(created_at)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .ctx("setting a password")?;
+        let mut tx = self.begin_write("setting a password").await?;
+        let sql = match replacing {
+            None => "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
+            Some(_) => "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1 AND password_hash = $5",
+        };
+        let mut q = sqlx::query(sql)
+            .bind(user_id)
+            .bind(password_hash)
+            .bind(created_at)
+            .bind(expires_at);
+        if let Some(old) = replacing {
+            q = q.bind(old);
+        }
+        let done = q.execute(tx.conn()).await.ctx("setting a password")?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_events(&mut tx, revocations).await?;
-        tx.commit().await.ctx("setting a password")?;
-        self.changed().await?;
+        insert_events(tx.conn(), revocations).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -208,28 +213,27 @@ impl Store {
         id: &str,
         revocations: &[RevocationEventRow],
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting a user")?;
+        let mut tx = self.begin_write("deleting a user").await?;
         sqlx::query("DELETE FROM assignment WHERE actor_id = $1 AND type IN ('UserProject', 'UserDomain', 'UserSystem')")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a user's assignments")?;
         sqlx::query("DELETE FROM group_membership WHERE user_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a user's memberships")?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a user")?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_events(&mut tx, revocations).await?;
-        tx.commit().await.ctx("deleting a user")?;
-        self.changed().await?;
+        insert_events(tx.conn(), revocations).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -247,6 +251,7 @@ impl Store {
     }
 
     pub async fn create_group(&self, g: &Group) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a group").await?;
         sqlx::query(
             "INSERT INTO user_group (id, name, domain_id, description, extra) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -255,23 +260,24 @@ impl Store {
         .bind(&g.domain_id)
         .bind(&g.description)
         .bind(serde_json::Value::Object(g.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a group")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn add_user_to_group(&self, user_id: &str, group_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write("adding a user to a group").await?;
         let result =
-            sqlx::query("INSERT INTO group_membership (user_id, group_id) VALUES ($1, $2)")
+            sqlx::query("INSERT INTO group_membership (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(user_id)
                 .bind(group_id)
-                .execute(self.writer())
+                .execute(tx.conn())
                 .await
                 .ctx("adding a user to a group");
         match result {
-            Ok(_) | Err(super::StoreError::Conflict { .. }) => self.changed().await,
+            Ok(_) | Err(super::StoreError::Conflict { .. }) => tx.commit().await,
             Err(e) => Err(e),
         }
     }
@@ -303,6 +309,7 @@ impl Store {
     }
 
     pub async fn update_group(&self, g: &Group) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a group").await?;
         let done = sqlx::query(
             "UPDATE user_group SET name = $2, description = $3, extra = $4 WHERE id = $1",
         )
@@ -310,10 +317,10 @@ impl Store {
         .bind(&g.name)
         .bind(&g.description)
         .bind(serde_json::Value::Object(g.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating a group")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -326,12 +333,12 @@ impl Store {
         id: &str,
         revocations: impl FnOnce(&[String], bool) -> Vec<RevocationEventRow>,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting a group")?;
+        let mut tx = self.begin_write("deleting a group").await?;
         let members: Vec<String> = sqlx::query(
             "SELECT user_id FROM group_membership WHERE group_id = $1 ORDER BY user_id",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn())
         .await
         .ctx("listing a group's members")?
         .iter()
@@ -344,7 +351,7 @@ impl Store {
         .bind(assignment_type(ActorKind::Group, TargetKind::Project))
         .bind(assignment_type(ActorKind::Group, TargetKind::Domain))
         .bind(assignment_type(ActorKind::Group, TargetKind::System))
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await
         .ctx("counting a group's assignments")?;
         let has_assignments = int(&assigned, "n")? > 0;
@@ -353,25 +360,24 @@ impl Store {
             .bind(assignment_type(ActorKind::Group, TargetKind::Project))
             .bind(assignment_type(ActorKind::Group, TargetKind::Domain))
             .bind(assignment_type(ActorKind::Group, TargetKind::System))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a group's assignments")?;
         sqlx::query("DELETE FROM group_membership WHERE group_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a group's memberships")?;
         let done = sqlx::query("DELETE FROM user_group WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a group")?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_events(&mut tx, &revocations(&members, has_assignments)).await?;
-        tx.commit().await.ctx("deleting a group")?;
-        self.changed().await?;
+        insert_events(tx.conn(), &revocations(&members, has_assignments)).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -383,23 +389,18 @@ impl Store {
         group_id: &str,
         revocations: &[RevocationEventRow],
     ) -> StoreResult<bool> {
-        let mut tx = self
-            .writer()
-            .begin()
-            .await
-            .ctx("removing a user from a group")?;
+        let mut tx = self.begin_write("removing a user from a group").await?;
         let done = sqlx::query("DELETE FROM group_membership WHERE user_id = $1 AND group_id = $2")
             .bind(user_id)
             .bind(group_id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("removing a user from a group")?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_events(&mut tx, revocations).await?;
-        tx.commit().await.ctx("removing a user from a group")?;
-        self.changed().await?;
+        insert_events(tx.conn(), revocations).await?;
+        tx.commit().await?;
         Ok(true)
     }
 

@@ -19,7 +19,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Row};
 
 use crate::cache::Generation;
 use crate::config::DatabaseUrl;
@@ -63,22 +64,72 @@ impl<T> DbContext<T> for Result<T, sqlx::Error> {
 }
 
 fn classify(context: &'static str, source: sqlx::Error) -> StoreError {
+    if is_outage(&source) {
+        outage_began(context, &source);
+        return StoreError::Unavailable { context, source };
+    }
     match &source {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable { context, source }
-        }
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
             what: context.to_string(),
         },
-        sqlx::Error::Database(db) if is_busy(db.message()) => {
-            StoreError::Unavailable { context, source }
-        }
         _ => StoreError::Database { context, source },
     }
 }
 
-fn is_busy(message: &str) -> bool {
-    message.contains("database is locked") || message.contains("database is busy")
+/// Errors that say the database cannot serve right now (and may again without any
+/// change on our side): 503, never 401 or 500.
+fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            message.contains("database is locked")
+                || message.contains("database is busy")
+                || db.code().is_some_and(|c| outage_code(&c))
+        }
+        _ => false,
+    }
+}
+
+/// SQLite result codes (numeric; the low byte is the primary code) and PostgreSQL
+/// SQLSTATEs of an unavailable database.
+fn outage_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<i64>() {
+        // BUSY, LOCKED, READONLY, IOERR, FULL (disk full), CANTOPEN, PROTOCOL
+        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15);
+    }
+    // 08: connection exception; 53: insufficient resources (disk full, out of
+    // memory, too many connections); 57P01..57P05: shut down, crashed, starting,
+    // idle-session timeout; 58: system I/O error; 25006: read-only (a standby);
+    // 40001 / 40P01: serialization failure, deadlock (the client may retry).
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || code.starts_with("58")
+        || matches!(code, "25006" | "40001" | "40P01")
+}
+
+/// Whether an outage is under way: it is logged once when it begins and once when
+/// it ends, not once per request.
+static OUTAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn outage_began(context: &'static str, source: &sqlx::Error) {
+    if !OUTAGE.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        tracing::error!(context, error = %source, "database unavailable: answering 503 until it is back");
+    } else {
+        tracing::debug!(context, error = %source, "database still unavailable");
+    }
+}
+
+fn outage_ended() {
+    if OUTAGE.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        tracing::warn!("database available again");
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,15 +262,21 @@ impl Store {
         &self.generation
     }
 
-    /// Call after every committed write that can change a token validation or a
-    /// catalog: drops this server's caches now and other servers' on their next poll.
-    pub(crate) async fn changed(&self) -> StoreResult<()> {
-        self.generation.bump();
-        sqlx::query("UPDATE state_generation SET value = value + 1 WHERE id = 1")
-            .execute(self.writer())
-            .await
-            .ctx("bumping the state generation")?;
-        Ok(())
+    /// Starts a write: one transaction on the writer pool. Every store write goes
+    /// through one, so a failure anywhere rolls the whole write back and the
+    /// connection goes back clean (or is closed), and `WriteTx::commit` announces the
+    /// write in the same transaction.
+    pub(crate) async fn begin_write(&self, context: &'static str) -> StoreResult<WriteTx<'_>> {
+        let mut conn = self.write.acquire().await.ctx(context)?;
+        if let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
+            discard(conn);
+            return Err(classify(context, e));
+        }
+        Ok(WriteTx {
+            store: self,
+            conn: Some(conn),
+            context,
+        })
     }
 
     /// Reads the shared counter; if another server wrote since the last poll,
@@ -231,6 +288,7 @@ impl Store {
             .await
             .ctx("reading the state generation")?;
         let value = int(&row, "value")?;
+        outage_ended();
         if self.generation.last_db_value.swap(value, Ordering::AcqRel) != value {
             self.generation.bump();
         }
@@ -243,10 +301,6 @@ impl Store {
 
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.read
-    }
-
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.write
     }
 
     /// Table -> sorted (column, type family, nullable): what the schema parity test compares.
@@ -321,6 +375,97 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
 /// How many ids one `IN (...)` list carries: well under SQLite's and PostgreSQL's
 /// bind limits.
 pub(crate) const IN_CHUNK: usize = 500;
+
+/// A write transaction. `commit` bumps the shared state generation *inside* the
+/// transaction, then commits: the write and the notice that announces it to every
+/// server are one atomic unit (other servers poll the generation row). Dropped
+/// without a commit (an error, an early return), it rolls back off the request path;
+/// a connection that cannot roll back, or whose COMMIT failed, is closed, never
+/// reused: SQLite keeps a transaction open after a failed COMMIT (disk full), and a
+/// reused connection would silently swallow every later write.
+pub(crate) struct WriteTx<'s> {
+    store: &'s Store,
+    conn: Option<PoolConnection<Any>>,
+    context: &'static str,
+}
+
+impl WriteTx<'_> {
+    /// The connection to run the write's statements on.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        match self.conn.as_mut() {
+            Some(conn) => conn,
+            // `commit` takes the transaction by value: no statement can follow it.
+            None => unreachable!("write transaction used after its commit"),
+        }
+    }
+
+    /// Commits and announces: this server's caches drop at once, other servers' at
+    /// their next generation poll.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        self.finish(true).await
+    }
+
+    /// Commits a write no cache depends on (revocation events: the revocation index
+    /// refreshes from the events themselves).
+    pub(crate) async fn commit_unannounced(self) -> StoreResult<()> {
+        self.finish(false).await
+    }
+
+    async fn finish(mut self, announce: bool) -> StoreResult<()> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let result = async {
+            if announce {
+                sqlx::query("UPDATE state_generation SET value = value + 1 WHERE id = 1")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if announce {
+            // Also on a failed COMMIT: its outcome may be unknown, and a needless
+            // cache drop is harmless.
+            self.store.generation.bump();
+        }
+        match result {
+            Ok(()) => {
+                outage_ended();
+                Ok(())
+            }
+            Err(e) => {
+                discard(conn);
+                Err(classify(self.context, e))
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        discard(conn);
+                    }
+                });
+            }
+            Err(_) => discard(conn),
+        }
+    }
+}
+
+/// Takes a connection out of its pool for good: closing it rolls back whatever it
+/// had open, and the pool opens a fresh one when needed.
+fn discard(conn: PoolConnection<Any>) {
+    drop(conn.detach());
+}
 
 /// Collapses backend type names into the families both schemas must agree on.
 /// SQLite has no boolean type, so PostgreSQL's BOOLEAN counts as an integer.

@@ -1,6 +1,7 @@
 //! Domains and projects.
 
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 use super::select::{Bind, Select};
 use super::{
@@ -91,6 +92,7 @@ impl Store {
     }
 
     pub async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a domain").await?;
         sqlx::query(
             "INSERT INTO domain (id, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -99,14 +101,15 @@ impl Store {
         .bind(&d.description)
         .bind(d.enabled)
         .bind(serde_json::Value::Object(d.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a domain")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_domain(&self, d: &Domain) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a domain").await?;
         let done = sqlx::query(
             "UPDATE domain SET name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $1",
         )
@@ -115,10 +118,10 @@ impl Store {
         .bind(&d.description)
         .bind(d.enabled)
         .bind(serde_json::Value::Object(d.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating a domain")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -208,6 +211,7 @@ impl Store {
     }
 
     pub async fn create_project(&self, p: &Project) -> StoreResult<()> {
+        let mut tx = self.begin_write("creating a project").await?;
         sqlx::query(
             "INSERT INTO project (id, name, domain_id, parent_id, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -218,14 +222,15 @@ impl Store {
         .bind(&p.description)
         .bind(p.enabled)
         .bind(serde_json::Value::Object(p.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("creating a project")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_project(&self, p: &Project) -> StoreResult<bool> {
+        let mut tx = self.begin_write("updating a project").await?;
         let done = sqlx::query(
             "UPDATE project SET name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $1",
         )
@@ -234,10 +239,10 @@ impl Store {
         .bind(&p.description)
         .bind(p.enabled)
         .bind(serde_json::Value::Object(p.extra.clone()).to_string())
-        .execute(self.writer())
+        .execute(tx.conn())
         .await
         .ctx("updating a project")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -245,10 +250,10 @@ impl Store {
     /// The leaf check is part of the DELETE itself, so a child created
     /// concurrently can never be orphaned (nor trip the parent_id foreign key).
     pub async fn delete_project(&self, id: &str) -> StoreResult<ProjectDeletion> {
-        let mut tx = self.writer().begin().await.ctx("deleting a project")?;
+        let mut tx = self.begin_write("deleting a project").await?;
         let has_children = sqlx::query("SELECT id FROM project WHERE parent_id = $1 LIMIT 1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn())
             .await
             .ctx("checking a project's children")?
             .is_some();
@@ -257,31 +262,30 @@ impl Store {
         }
         sqlx::query("DELETE FROM assignment WHERE target_id = $1 AND type IN ('UserProject', 'GroupProject')")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a project's assignments")?;
         sqlx::query("DELETE FROM project_tag WHERE project_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a project's tags")?;
         let done = sqlx::query(
             "DELETE FROM project WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM project AS child WHERE child.parent_id = $1)",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .ctx("deleting a project")?;
         if done.rows_affected() == 0 {
             // Either gone already or a child appeared since the check: undo everything.
-            tx.rollback().await.ctx("deleting a project")?;
+            drop(tx);
             return Ok(match self.get_project(id).await? {
                 None => ProjectDeletion::NotFound,
                 Some(_) => ProjectDeletion::HasChildren,
             });
         }
-        tx.commit().await.ctx("deleting a project")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(ProjectDeletion::Deleted)
     }
 
@@ -375,7 +379,7 @@ impl Store {
 
     /// Inserts a project and its tags in one transaction.
     pub async fn create_project_with_tags(&self, p: &Project, tags: &[String]) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.ctx("creating a project")?;
+        let mut tx = self.begin_write("creating a project").await?;
         sqlx::query(
             "INSERT INTO project (id, name, domain_id, parent_id, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -386,12 +390,11 @@ impl Store {
         .bind(&p.description)
         .bind(p.enabled)
         .bind(serde_json::Value::Object(p.extra.clone()).to_string())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .ctx("creating a project")?;
-        insert_tags(&mut tx, &p.id, tags).await?;
-        tx.commit().await.ctx("creating a project")?;
-        self.changed().await?;
+        insert_tags(tx.conn(), &p.id, tags).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -402,7 +405,7 @@ impl Store {
         p: &Project,
         tags: Option<&[String]>,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("updating a project")?;
+        let mut tx = self.begin_write("updating a project").await?;
         let done = sqlx::query(
             "UPDATE project SET name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $1",
         )
@@ -411,37 +414,35 @@ impl Store {
         .bind(&p.description)
         .bind(p.enabled)
         .bind(serde_json::Value::Object(p.extra.clone()).to_string())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .ctx("updating a project")?;
         if done.rows_affected() == 0 {
-            tx.rollback().await.ctx("updating a project")?;
+            drop(tx);
             return Ok(false);
         }
         if let Some(tags) = tags {
-            replace_tags(&mut tx, &p.id, tags).await?;
+            replace_tags(tx.conn(), &p.id, tags).await?;
         }
-        tx.commit().await.ctx("updating a project")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(true)
     }
 
     /// Replaces every tag of an existing project. False when the project does not exist.
     pub async fn set_project_tags(&self, project_id: &str, tags: &[String]) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("replacing project tags")?;
+        let mut tx = self.begin_write("replacing project tags").await?;
         let exists = sqlx::query("SELECT id FROM project WHERE id = $1")
             .bind(project_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn())
             .await
             .ctx("replacing project tags")?
             .is_some();
         if !exists {
-            tx.rollback().await.ctx("replacing project tags")?;
+            drop(tx);
             return Ok(false);
         }
-        replace_tags(&mut tx, project_id, tags).await?;
-        tx.commit().await.ctx("replacing project tags")?;
-        self.changed().await?;
+        replace_tags(tx.conn(), project_id, tags).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -453,17 +454,17 @@ impl Store {
         tag: &str,
         max: usize,
     ) -> StoreResult<TagAddition> {
-        let mut tx = self.writer().begin().await.ctx("adding a project tag")?;
+        let mut tx = self.begin_write("adding a project tag").await?;
         let exists =
             sqlx::query("SELECT name FROM project_tag WHERE project_id = $1 AND name = $2")
                 .bind(project_id)
                 .bind(tag)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn())
                 .await
                 .ctx("adding a project tag")?
                 .is_some();
         if exists {
-            tx.rollback().await.ctx("adding a project tag")?;
+            drop(tx);
             return Ok(TagAddition::AlreadyPresent);
         }
         let done = sqlx::query(
@@ -472,7 +473,7 @@ impl Store {
         .bind(project_id)
         .bind(tag)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await;
         let done = match done.ctx("adding a project tag") {
             Ok(done) => done,
@@ -480,29 +481,29 @@ impl Store {
             Err(StoreError::Conflict { .. }) => return Ok(TagAddition::AlreadyPresent),
             Err(e) => return Err(e),
         };
-        tx.commit().await.ctx("adding a project tag")?;
         if done.rows_affected() == 0 {
             return Ok(TagAddition::Full);
         }
-        self.changed().await?;
+        tx.commit().await?;
         Ok(TagAddition::Added)
     }
 
     /// Removes one tag; false when the project did not have it.
     pub async fn remove_project_tag(&self, project_id: &str, tag: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_write("removing a project tag").await?;
         let done = sqlx::query("DELETE FROM project_tag WHERE project_id = $1 AND name = $2")
             .bind(project_id)
             .bind(tag)
-            .execute(self.writer())
+            .execute(tx.conn())
             .await
             .ctx("removing a project tag")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
 
 async fn insert_tags(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut AnyConnection,
     project_id: &str,
     tags: &[String],
 ) -> StoreResult<()> {
@@ -510,7 +511,7 @@ async fn insert_tags(
         sqlx::query("INSERT INTO project_tag (project_id, name) VALUES ($1, $2)")
             .bind(project_id)
             .bind(tag)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .ctx("storing a project tag")?;
     }
@@ -518,23 +519,23 @@ async fn insert_tags(
 }
 
 async fn replace_tags(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut AnyConnection,
     project_id: &str,
     tags: &[String],
 ) -> StoreResult<()> {
     sqlx::query("DELETE FROM project_tag WHERE project_id = $1")
         .bind(project_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .ctx("replacing project tags")?;
-    insert_tags(tx, project_id, tags).await
+    insert_tags(conn, project_id, tags).await
 }
 
 impl Store {
     /// Deletes a domain and everything owned by it (projects, users, groups, its
     /// domain-specific roles, and every assignment on or by them) in one transaction.
     pub async fn delete_domain_cascade(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.ctx("deleting a domain")?;
+        let mut tx = self.begin_write("deleting a domain").await?;
         let statements = [
             "DELETE FROM assignment WHERE target_id IN (SELECT id FROM project WHERE domain_id = $1)",
             "DELETE FROM assignment WHERE target_id = $1 AND type IN ('UserDomain', 'GroupDomain')",
@@ -552,7 +553,7 @@ impl Store {
         for sql in statements {
             sqlx::query(sql)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await
                 .ctx("deleting a domain's contents")?;
         }
@@ -562,7 +563,7 @@ impl Store {
                 "DELETE FROM project WHERE domain_id = $1 AND id NOT IN (SELECT parent_id FROM project WHERE parent_id IS NOT NULL)",
             )
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a domain's projects")?;
             if done.rows_affected() == 0 {
@@ -571,11 +572,10 @@ impl Store {
         }
         let done = sqlx::query("DELETE FROM domain WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("deleting a domain")?;
-        tx.commit().await.ctx("deleting a domain")?;
-        self.changed().await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -1,6 +1,7 @@
 //! Revocation events: Keystone's `revocation_event` table.
 
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 use super::{int, opt_int, opt_text, DbContext, Store, StoreResult};
 use crate::model::*;
@@ -31,7 +32,7 @@ fn event_from(row: &AnyRow) -> StoreResult<RevocationEventRow> {
 /// Inserts events inside a caller's transaction, so a write and the revocation it
 /// demands (a password change, a deletion) commit or fail together.
 pub(crate) async fn insert_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut AnyConnection,
     events: &[RevocationEventRow],
 ) -> StoreResult<()> {
     for e in events {
@@ -51,7 +52,7 @@ pub(crate) async fn insert_events(
         .bind(e.expires_at)
         .bind(e.issued_before)
         .bind(e.revoked_at)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .ctx("recording a revocation")?;
     }
@@ -61,9 +62,9 @@ pub(crate) async fn insert_events(
 impl Store {
     /// Inserts the events in one transaction; their ids are assigned by the database.
     pub async fn insert_revocation_events(&self, events: &[RevocationEventRow]) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.ctx("recording a revocation")?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await.ctx("recording a revocation")?;
+        let mut tx = self.begin_write("recording a revocation").await?;
+        insert_events(tx.conn(), events).await?;
+        tx.commit_unannounced().await?;
         Ok(())
     }
 
@@ -105,15 +106,11 @@ impl Store {
     /// PostgreSQL database only one server prunes at a time (a transaction-scoped
     /// advisory lock; the others skip this round). SQLite has a single writer anyway.
     pub async fn prune_revocation_events(&self, cutoff: i64) -> StoreResult<u64> {
-        let mut tx = self
-            .writer()
-            .begin()
-            .await
-            .ctx("pruning revocation events")?;
+        let mut tx = self.begin_write("pruning revocation events").await?;
         if self.backend() == super::Backend::Postgres {
             let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked")
                 .bind(PRUNE_LOCK_KEY)
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await
                 .ctx("locking revocation pruning")?;
             if !super::boolean(&row, "locked")? {
@@ -122,10 +119,10 @@ impl Store {
         }
         let done = sqlx::query("DELETE FROM revocation_event WHERE revoked_at < $1")
             .bind(cutoff)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .ctx("pruning revocation events")?;
-        tx.commit().await.ctx("pruning revocation events")?;
+        tx.commit_unannounced().await?;
         Ok(done.rows_affected())
     }
 }

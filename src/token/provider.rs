@@ -289,8 +289,10 @@ impl TokenProvider {
             &self.settings.default_domain_id,
         )
         .map_err(|e| Error::not_found(e.to_string()))?;
+        // A correctly signed token whose timestamp no calendar can hold (>= 2^40 s, say)
+        // is as unrecognizable as a forged one.
         let issued_at =
-            payload::issued_at_from_timestamp(decrypted.timestamp).map_err(Error::internal)?;
+            payload::issued_at_from_timestamp(decrypted.timestamp).map_err(|_| unrecognized())?;
         Ok((p, issued_at))
     }
 

@@ -274,7 +274,7 @@ async fn user_crud_shapes_and_validation(app: TestApp) {
         .expect("t")
         .timestamp();
     app.store
-        .set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[])
+        .set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[], None)
         .await
         .expect("expiry");
     let (_, body) = call(
@@ -868,6 +868,7 @@ async fn self_service_password_change(app: TestApp) {
             0,
             Some(app.clock.now_secs() - 10),
             &[],
+            None,
         )
         .await
         .expect("expire");

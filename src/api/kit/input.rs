@@ -18,9 +18,38 @@ pub fn invalid(field: &str, problem: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid input for field '{field}': {problem}"))
 }
 
-/// Reads the whole body (at most `limit` bytes) and parses it as a JSON object.
-/// Valid JSON that is not an object is Keystone's "Expecting to find valid JSON".
+/// The first string (or key) holding a NUL, which no database here can store.
+fn nul_field(v: &Value, at: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at.to_string()),
+        Value::Array(items) => items.iter().find_map(|i| nul_field(i, at)),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(at.to_string())
+            } else {
+                nul_field(v, k)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Reads the whole body (at most `limit` bytes, within `timeout`) and parses it as a
+/// JSON object. Valid JSON that is not an object is Keystone's "Expecting to find
+/// valid JSON"; a body that stalls is a 408.
 pub async fn json_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> ApiResult<Map<String, Value>> {
+    match tokio::time::timeout(timeout, read_json_object(req, payload, limit)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::RequestTimeout),
+    }
+}
+
+async fn read_json_object(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -60,7 +89,19 @@ pub async fn json_object(
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => {
+            let whole = Value::Object(map);
+            if let Some(field) = nul_field(&whole, "/") {
+                return Err(invalid(
+                    &field,
+                    "a value contains the NUL character (U+0000), which cannot be stored",
+                ));
+            }
+            match whole {
+                Value::Object(map) => Ok(map),
+                _ => Err(invalid_json()),
+            }
+        }
         _ => Err(invalid_json()),
     }
 }
@@ -85,9 +126,11 @@ impl FromRequest for JsonBody {
         let req = req.clone();
         let payload = web::Payload::from_request(&req, payload).into_inner();
         Box::pin(async move {
-            let limit = app_state(&req)?.body_limit();
+            let state = app_state(&req)?;
+            let limit = state.body_limit();
+            let timeout = std::time::Duration::from_secs(state.settings.server.body_timeout.max(1));
             let payload = payload.map_err(|_| invalid_json())?;
-            Ok(JsonBody(json_object(&req, payload, limit).await?))
+            Ok(JsonBody(json_object(&req, payload, limit, timeout).await?))
         })
     }
 }

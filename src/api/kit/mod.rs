@@ -4,6 +4,7 @@
 //! table plus thin handlers: caller -> enforce -> service -> present.
 
 pub mod caller;
+pub mod client;
 pub mod input;
 pub mod present;
 pub mod query;

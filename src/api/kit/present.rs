@@ -6,7 +6,10 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::{ready, Ready};
 use serde_json::{json, Map, Value};
 
+use ipnet::IpNet;
+
 use super::caller::app_state;
+use super::client::from_trusted_proxy;
 use super::input::invalid_query;
 use crate::api::error::{ApiError, ApiResult};
 use crate::config::DefaultSection;
@@ -36,9 +39,18 @@ pub struct Links {
 }
 
 impl Links {
-    /// `X-Forwarded-*` and `Forwarded` are ignored, as Keystone ignores them unless
-    /// it is told to trust a proxy: a client must not rewrite the links we return.
-    pub fn of(req: &HttpRequest, public_endpoint: Option<&str>) -> Self {
+    /// `X-Forwarded-*` and `Forwarded` are believed only from a trusted proxy, as
+    /// Keystone ignores them unless told otherwise: a client must not rewrite the
+    /// links we return.
+    pub fn of(req: &HttpRequest, public_endpoint: Option<&str>, trusted: &[IpNet]) -> Self {
+        if public_endpoint.is_none() && from_trusted_proxy(req, trusted) {
+            let info = req.connection_info();
+            return Links {
+                base: base_url_from(None, info.scheme(), info.host()),
+                path: req.path().to_string(),
+                query: req.query_string().to_string(),
+            };
+        }
         let config = req.app_config();
         let host = req
             .uri()
@@ -111,10 +123,13 @@ impl FromRequest for Links {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(
-            app_state(req)
-                .map(|state| Links::of(req, state.settings.default.public_endpoint.as_deref())),
-        )
+        ready(app_state(req).map(|state| {
+            Links::of(
+                req,
+                state.settings.default.public_endpoint.as_deref(),
+                &state.settings.server.trusted_proxies,
+            )
+        }))
     }
 }
 

@@ -15,10 +15,14 @@ use crate::api::error::{ApiError, ApiResult};
 pub struct QueryPairs(Vec<(String, String)>);
 
 impl QueryPairs {
+    /// A NUL (U+0000) in a value becomes U+FFFD: no stored value can hold a NUL
+    /// (PostgreSQL refuses it), so such a filter matches nothing, as it would in
+    /// Keystone, instead of failing in SQL.
     pub fn parse(query: &str) -> Self {
         QueryPairs(
             url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
+                .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v.replace('\0', "\u{FFFD}")))
                 .collect(),
         )
     }
@@ -155,6 +159,12 @@ mod tests {
         assert_eq!(q.name.as_deref(), Some("a"));
         assert_eq!(flag(q.enabled), Some(false));
         assert_eq!(q.tags_any.as_deref(), Some("t,u"));
+    }
+
+    #[test]
+    fn nul_in_a_value_can_match_nothing_stored() {
+        let p = QueryPairs::parse("name=a%00b");
+        assert_eq!(p.first("name"), Some("a\u{FFFD}b"));
     }
 
     #[test]

@@ -415,7 +415,7 @@ fn keyring_sees_a_rotation_at_the_next_call_whatever_the_recheck_interval() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = repo_in(&tmp, 3);
     repo.setup().unwrap();
-    let ring = KeyRing::new(repo.clone(), Duration::from_secs(3600));
+    let ring = KeyRing::new(repo.clone(), Duration::from_secs(3600)).stamp_every_call();
     let before = ring.keys().unwrap();
     assert!(
         Arc::ptr_eq(&before, &ring.keys().unwrap()),

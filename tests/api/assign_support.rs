@@ -2,7 +2,7 @@
 //! and fixtures created through the store (the users/groups/projects APIs are built
 //! elsewhere).
 
-use keystone_rs::model::{Group, Project, TargetKind, User};
+use keystone_rs::model::{Group, Project, User};
 use serde_json::{json, Value};
 
 pub use crate::helpers::create_domain;
@@ -103,22 +103,6 @@ pub async fn must_token(app: &TestApp, user_id: &str, scope: Value) -> String {
     token.expect("token")
 }
 
-/// A fresh user holding `role` on the system, and its system-scoped token.
-pub async fn system_token(app: &TestApp, role: &str) -> (String, String) {
-    let user = create_user_in(app, &format!("sys-{role}-{}", &id()[..6]), "default").await;
-    app.grant(&user, TargetKind::System, "", role).await;
-    let token = must_token(app, &user, json!({"system": {"all": true}})).await;
-    (user, token)
-}
-
-/// A fresh user holding `role` on the domain, and its domain-scoped token.
-pub async fn domain_token(app: &TestApp, role: &str, domain_id: &str) -> (String, String) {
-    let user = create_user_in(app, &format!("dom-{role}-{}", &id()[..6]), domain_id).await;
-    app.grant(&user, TargetKind::Domain, domain_id, role).await;
-    let token = must_token(app, &user, json!({"domain": {"id": domain_id}})).await;
-    (user, token)
-}
-
 /// POST /v3/roles as `token`; returns the new role's id.
 pub async fn new_role(app: &TestApp, token: &str, body: Value) -> String {
     let (status, body) = call(
@@ -131,17 +115,4 @@ pub async fn new_role(app: &TestApp, token: &str, body: Value) -> String {
     .await;
     assert_eq!(status, 201, "{body}");
     body["role"]["id"].as_str().expect("id").to_string()
-}
-
-pub fn ids_of(list: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = list
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
 }

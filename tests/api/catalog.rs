@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 pub use crate::helpers::call;
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp, ADMIN_PASSWORD};
+use crate::helpers::{message, sorted_ids, TestApp, ADMIN_PASSWORD};
 use keystone_rs::model::TargetKind;
 
 /// A user with `reader` on the system, and a system-scoped token.
@@ -90,19 +90,6 @@ pub fn catalog_service_ids(catalog: &Value) -> Vec<String> {
             services
                 .iter()
                 .filter_map(|s| s["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
-fn ids_of(body: &Value, key: &str) -> Vec<String> {
-    let mut ids: Vec<String> = body[key]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x["id"].as_str().map(str::to_string))
                 .collect()
         })
         .unwrap_or_default();
@@ -233,14 +220,14 @@ async fn region_crud_and_rules(app: TestApp) {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(ids_of(&b, "regions"), vec!["n1", "n2"]);
+    assert_eq!(sorted_ids(&b["regions"]), vec!["n1", "n2"]);
     assert_eq!(
         b["links"]["self"],
         format!("{}/v3/regions?parent_region_id=north", app.address)
     );
     let (s, b) = call(&app, Method::GET, "/v3/regions", a, None).await;
     assert_eq!(s, 200);
-    assert!(ids_of(&b, "regions").contains(&"RegionOne".to_string()));
+    assert!(sorted_ids(&b["regions"]).contains(&"RegionOne".to_string()));
     let (s, b) = call(&app, Method::GET, "/v3/regions?colour=red", a, None).await;
     assert_eq!(s, 400);
     assert_eq!(
@@ -476,9 +463,9 @@ async fn service_crud(app: TestApp) {
     }
     // Filters.
     let (_, b) = call(&app, Method::GET, "/v3/services?type=image", a, None).await;
-    assert_eq!(ids_of(&b, "services"), vec![glance.clone()]);
+    assert_eq!(sorted_ids(&b["services"]), vec![glance.clone()]);
     let (_, b) = call(&app, Method::GET, "/v3/services?name=glance", a, None).await;
-    assert_eq!(ids_of(&b, "services"), vec![glance.clone()]);
+    assert_eq!(sorted_ids(&b["services"]), vec![glance.clone()]);
     let (_, b) = call(&app, Method::GET, "/v3/services", a, None).await;
     assert_eq!(
         b["services"].as_array().map(Vec::len),
@@ -673,7 +660,7 @@ async fn endpoint_crud(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "endpoints"), vec![legacy_ep.clone()]);
+    assert_eq!(sorted_ids(&b["endpoints"]), vec![legacy_ep.clone()]);
     let (_, b) = call(
         &app,
         Method::GET,

@@ -9,20 +9,7 @@ use crate::catalog::{
     member_token_on, system_reader_token,
 };
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp};
-
-fn ids_of(body: &Value, key: &str) -> Vec<String> {
-    let mut ids: Vec<String> = body[key]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
+use crate::helpers::{message, sorted_ids, TestApp};
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
@@ -110,7 +97,7 @@ async fn project_endpoint_associations_filter_the_catalog(app: TestApp) {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(ids_of(&b, "endpoints"), vec![nova_public.clone()]);
+    assert_eq!(sorted_ids(&b["endpoints"]), vec![nova_public.clone()]);
     assert_eq!(b["endpoints"][0]["region"], "RegionOne");
     assert_eq!(
         b["endpoints"][0]["links"]["self"],
@@ -134,7 +121,7 @@ async fn project_endpoint_associations_filter_the_catalog(app: TestApp) {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(ids_of(&b, "projects"), vec![project.clone()]);
+    assert_eq!(sorted_ids(&b["projects"]), vec![project.clone()]);
     assert_eq!(
         b["projects"][0]["links"]["self"],
         format!("{}/v3/projects/{project}", app.address)
@@ -225,7 +212,7 @@ async fn project_endpoint_associations_filter_the_catalog(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "endpoints"), vec![nova_public.clone()]);
+    assert_eq!(sorted_ids(&b["endpoints"]), vec![nova_public.clone()]);
 
     // Removing the last association restores the full catalog.
     let (s, _) = call(&app, Method::DELETE, &assoc, a, None).await;
@@ -270,7 +257,7 @@ async fn project_endpoint_associations_filter_the_catalog(app: TestApp) {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(ids_of(&b, "projects"), Vec::<String>::new());
+    assert_eq!(sorted_ids(&b["projects"]), Vec::<String>::new());
 }
 
 async fn endpoint_groups_crud_and_filtering(app: TestApp) {
@@ -340,7 +327,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
     )
     .await;
     assert_eq!(
-        ids_of(&b, "endpoint_groups"),
+        sorted_ids(&b["endpoint_groups"]),
         vec![g.clone()],
         "refused groups are not stored"
     );
@@ -387,7 +374,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "endpoint_groups"), vec![g.clone()]);
+    assert_eq!(sorted_ids(&b["endpoint_groups"]), vec![g.clone()]);
     let (_, b) = call(
         &app,
         Method::GET,
@@ -396,7 +383,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "endpoint_groups"), Vec::<String>::new());
+    assert_eq!(sorted_ids(&b["endpoint_groups"]), Vec::<String>::new());
     let (s, _) = call(
         &app,
         Method::GET,
@@ -449,7 +436,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(ids_of(&b, "endpoints"), vec![nova_internal.clone()]);
+    assert_eq!(sorted_ids(&b["endpoints"]), vec![nova_internal.clone()]);
     let (s, _) = call(
         &app,
         Method::GET,
@@ -510,7 +497,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "projects"), vec![project.clone()]);
+    assert_eq!(sorted_ids(&b["projects"]), vec![project.clone()]);
     let (s, b) = call(
         &app,
         Method::GET,
@@ -519,7 +506,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!((s, ids_of(&b, "projects")), (200, Vec::<String>::new()));
+    assert_eq!((s, sorted_ids(&b["projects"])), (200, Vec::<String>::new()));
     let (_, b) = call(
         &app,
         Method::GET,
@@ -528,7 +515,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids_of(&b, "endpoint_groups"), vec![g.clone()]);
+    assert_eq!(sorted_ids(&b["endpoint_groups"]), vec![g.clone()]);
     assert_eq!(
         b["endpoint_groups"][0]["links"]["self"],
         format!("{}/v3/OS-EP-FILTER/endpoint_groups/{g}", app.address)
@@ -551,7 +538,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
     )
     .await;
     assert_eq!(
-        ids_of(&b, "endpoints"),
+        sorted_ids(&b["endpoints"]),
         vec![nova_internal.clone()],
         "group endpoints count as the project's"
     );
@@ -650,7 +637,7 @@ async fn endpoint_groups_crud_and_filtering(app: TestApp) {
     )
     .await;
     assert_eq!(
-        ids_of(&b, "endpoint_groups"),
+        sorted_ids(&b["endpoint_groups"]),
         Vec::<String>::new(),
         "deleting a group drops its associations"
     );

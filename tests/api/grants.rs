@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use crate::assign_support::{
     add_member, call, create_domain, create_group, create_project_under, create_user_in, get,
-    ids_of, must_token, new_role, system_token, token_for,
+    must_token, new_role, token_for,
 };
 use crate::both_backends;
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp};
+use crate::helpers::{domain_token, message, sorted_ids, system_token, TestApp};
 
 async fn project_user_grant_lifecycle(app: TestApp) {
     let admin = app.system_admin_token().await;
@@ -37,7 +37,7 @@ async fn project_user_grant_lifecycle(app: TestApp) {
     let list = format!("/v3/projects/{project}/users/{user}/roles");
     let (s, b) = get(&app, &list, &admin).await;
     assert_eq!(s, 200);
-    assert_eq!(ids_of(&b["roles"]), vec![member.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![member.clone()]);
     assert_eq!(
         b["roles"][0]["links"]["self"],
         format!("{}/v3/roles/{member}", app.address)
@@ -122,7 +122,7 @@ async fn group_and_domain_grants(app: TestApp) {
         &admin,
     )
     .await;
-    assert_eq!(ids_of(&b["roles"]), vec![member.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![member.clone()]);
     must_token(&app, &user, json!({"project": {"id": project}})).await;
     // user and group on the domain
     let du = format!("/v3/domains/{d}/users/{user}/roles/{reader}");
@@ -146,7 +146,7 @@ async fn group_and_domain_grants(app: TestApp) {
         "{names:?}"
     );
     let (_, b) = get(&app, &format!("/v3/domains/{d}/users/{user}/roles"), &admin).await;
-    assert_eq!(ids_of(&b["roles"]), vec![reader.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![reader.clone()]);
     let (s, b) = get(
         &app,
         &format!("/v3/domains/nope/users/{user}/roles/{reader}"),
@@ -223,7 +223,7 @@ async fn domain_specific_role_grants(app: TestApp) {
     assert_eq!(s, 204);
     let token = must_token(&app, &user, json!({"project": {"id": p1}})).await;
     let (_, v) = app.validate(&admin, &token, "").await;
-    assert_eq!(ids_of(&v["token"]["roles"]), vec![reader.clone()]);
+    assert_eq!(sorted_ids(&v["token"]["roles"]), vec![reader.clone()]);
 }
 
 async fn system_grants(app: TestApp) {
@@ -243,7 +243,7 @@ async fn system_grants(app: TestApp) {
     assert_eq!(s, 204);
     let token = must_token(&app, &user, json!({"system": {"all": true}})).await;
     let (_, b) = get(&app, &format!("/v3/system/users/{user}/roles"), &admin).await;
-    assert_eq!(ids_of(&b["roles"]), vec![reader.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![reader.clone()]);
     // groups
     let gpath = format!("/v3/system/groups/{group}/roles/{member}");
     let (s, _) = call(&app, "PUT", &gpath, Some(&admin), None).await;
@@ -251,7 +251,7 @@ async fn system_grants(app: TestApp) {
     let (s, _) = get(&app, &gpath, &admin).await;
     assert_eq!(s, 204);
     let (_, b) = get(&app, &format!("/v3/system/groups/{group}/roles"), &admin).await;
-    assert_eq!(ids_of(&b["roles"]), vec![member.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![member.clone()]);
     add_member(&app, &user, &group).await;
     let (_, v) = app.validate(&admin, &token, "").await;
     let names: Vec<&str> = v["token"]["roles"]
@@ -305,7 +305,7 @@ async fn os_inherit_grants(app: TestApp) {
         &admin,
     )
     .await;
-    assert_eq!(ids_of(&b["roles"]), vec![member.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![member.clone()]);
     let (_, b) = get(&app, &format!("/v3/domains/{d}/users/{user}/roles"), &admin).await;
     assert_eq!(
         b["roles"],
@@ -427,7 +427,7 @@ async fn grant_protection_matrix(app: TestApp) {
 async fn domain_manager_grants(app: TestApp) {
     let d = create_domain(&app, "dm").await;
     let other = create_domain(&app, "dm-other").await;
-    let (_, mgr) = crate::assign_support::domain_token(&app, "manager", &d).await;
+    let (_, mgr) = crate::helpers::domain_token(&app, &d, "manager").await;
     let project = create_project_under(&app, "dmp", &d, None).await;
     let user = create_user_in(&app, "dmu", &d).await;
     let outsider = create_user_in(&app, "dmo", &other).await;

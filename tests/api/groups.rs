@@ -6,11 +6,9 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp};
+use crate::helpers::{domain_token, ids, message, system_token, TestApp};
 #[allow(unused_imports)]
-use crate::users::{
-    assert_revoked, assert_valid, call, create_domain, domain_token, system_token, unscoped_token,
-};
+use crate::users::{assert_revoked, assert_valid, call, create_domain, unscoped_token};
 use keystone_rs::model::{ActorKind, Assignment, TargetKind};
 
 async fn create_group(app: &TestApp, token: &str, body: Value) -> String {
@@ -37,14 +35,6 @@ async fn grant_group(app: &TestApp, group_id: &str) -> String {
         .await
         .expect("grant");
     project_id
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("array")
-        .iter()
-        .map(|e| e["id"].as_str().expect("id").to_string())
-        .collect()
 }
 
 async fn group_crud_shapes_and_validation(app: TestApp) {

@@ -470,3 +470,49 @@ impl TestApp {
 pub fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or("")
 }
+
+/// A fresh user (default domain) holding `role` on `target`, and its token with `scope`.
+pub async fn role_token(
+    app: &TestApp,
+    role: &str,
+    target: TargetKind,
+    target_id: &str,
+    scope: Value,
+) -> (Member, String) {
+    let name = format!("u-{role}-{}", &id()[..8]);
+    let m = app.create_user(&name, "pa55word").await;
+    app.grant(&m.user_id, target, target_id, role).await;
+    let (status, token, body) = app.password_token(&name, "pa55word", scope).await;
+    assert_eq!(status, 201, "{body}");
+    (m, token.expect("token"))
+}
+
+/// A fresh user holding `role` on the system, with a system-scoped token.
+pub async fn system_token(app: &TestApp, role: &str) -> (Member, String) {
+    let scope = json!({"system": {"all": true}});
+    role_token(app, role, TargetKind::System, "", scope).await
+}
+
+/// A fresh user holding `role` on `domain_id`, with a token scoped to it.
+pub async fn domain_token(app: &TestApp, domain_id: &str, role: &str) -> (Member, String) {
+    let scope = json!({"domain": {"id": domain_id}});
+    role_token(app, role, TargetKind::Domain, domain_id, scope).await
+}
+
+/// The ids of the entities in `list` (a JSON array), in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `ids`, sorted: for comparing listings whose order does not matter.
+pub fn sorted_ids(list: &Value) -> Vec<String> {
+    let mut out = ids(list);
+    out.sort();
+    out
+}

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{call, message, spawn_configured, Db, TestApp};
+use crate::helpers::{call, ids, message, spawn_configured, Db, TestApp};
 
 /// Creates `n` entries of `collection` named `<prefix>-<i>` through the API.
 async fn create_many(app: &TestApp, admin: &str, collection: &str, prefix: &str, n: usize) {
@@ -28,17 +28,6 @@ async fn create_many(app: &TestApp, admin: &str, collection: &str, prefix: &str,
     }
 }
 
-fn ids(body: &Value, collection: &str) -> Vec<String> {
-    body[collection]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["id"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Follows `links.next` from `first`; every page's ids, in order.
 async fn walk(app: &TestApp, admin: &str, collection: &str, first: &str) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
@@ -53,7 +42,7 @@ async fn walk(app: &TestApp, admin: &str, collection: &str, first: &str) -> Vec<
             .expect("get");
         assert_eq!(r.status().as_u16(), 200, "{u}");
         let body: Value = r.json().await.expect("json");
-        pages.push(ids(&body, collection));
+        pages.push(ids(&body[collection]));
         match body["links"]["next"].as_str() {
             Some(next) => {
                 assert_eq!(
@@ -79,7 +68,7 @@ async fn check_collection(app: &TestApp, admin: &str, collection: &str) {
         None,
     )
     .await;
-    let all = ids(&all, collection);
+    let all = ids(&all[collection]);
     assert!(all.len() >= 7, "{collection}: {all:?}");
     let mut sorted = all.clone();
     sorted.sort();
@@ -115,7 +104,7 @@ async fn check_collection(app: &TestApp, admin: &str, collection: &str) {
     )
     .await;
     let next = first["links"]["next"].as_str().expect("next");
-    let last = &ids(&first, collection)[1];
+    let last = &ids(&first[collection])[1];
     assert!(
         next.ends_with(&format!("/v3/{collection}?limit=2&marker={last}")),
         "{next}"
@@ -152,7 +141,7 @@ async fn check_collection(app: &TestApp, admin: &str, collection: &str) {
         None,
     )
     .await;
-    assert_eq!(ids(&body, collection).len(), 1);
+    assert_eq!(ids(&body[collection]).len(), 1);
 }
 
 async fn users_groups_and_projects_page(app: TestApp) {
@@ -193,7 +182,7 @@ async fn filters_apply_before_paging(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids(&body, "groups").len(), 5, "case-insensitive contains");
+    assert_eq!(ids(&body["groups"]).len(), 5, "case-insensitive contains");
     let (_, body) = call(
         &app,
         Method::GET,
@@ -202,7 +191,7 @@ async fn filters_apply_before_paging(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids(&body, "groups").len(), 0, "case-sensitive contains");
+    assert_eq!(ids(&body["groups"]).len(), 0, "case-sensitive contains");
     let (_, body) = call(
         &app,
         Method::GET,
@@ -211,7 +200,7 @@ async fn filters_apply_before_paging(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(ids(&body, "groups").len(), 2);
+    assert_eq!(ids(&body["groups"]).len(), 2);
     // Tag filters in SQL too.
     let (_, body) = call(
         &app,
@@ -237,7 +226,7 @@ async fn filters_apply_before_paging(app: TestApp) {
             None,
         )
         .await;
-        assert_eq!(ids(&body, "projects").contains(&tagged), expect, "{query}");
+        assert_eq!(ids(&body["projects"]).contains(&tagged), expect, "{query}");
     }
 }
 
@@ -257,10 +246,10 @@ async fn limits_come_from_the_configuration(db: Db) {
     create_many(&app, &admin, "groups", "cfg", 6).await;
     create_many(&app, &admin, "projects", "cfg", 6).await;
     let (_, body) = call(&app, Method::GET, "/v3/groups", Some(&admin), None).await;
-    assert_eq!(ids(&body, "groups").len(), 2, "[identity] list_limit");
+    assert_eq!(ids(&body["groups"]).len(), 2, "[identity] list_limit");
     assert_eq!(body["truncated"], true);
     let (_, body) = call(&app, Method::GET, "/v3/projects", Some(&admin), None).await;
-    assert_eq!(ids(&body, "projects").len(), 3, "[DEFAULT] list_limit");
+    assert_eq!(ids(&body["projects"]).len(), 3, "[DEFAULT] list_limit");
     let (_, body) = call(
         &app,
         Method::GET,
@@ -269,7 +258,7 @@ async fn limits_come_from_the_configuration(db: Db) {
         None,
     )
     .await;
-    assert_eq!(ids(&body, "groups").len(), 4, "max_db_limit caps the page");
+    assert_eq!(ids(&body["groups"]).len(), 4, "max_db_limit caps the page");
     let next = body["links"]["next"].as_str().expect("next");
     assert!(
         next.contains("limit=4"),

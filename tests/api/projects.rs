@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::call_with_headers as call;
 #[allow(unused_imports)]
-use crate::helpers::{message, spawn_app_with, Db, TestApp};
+use crate::helpers::{
+    domain_token, message, role_token, spawn_app_with, system_token, Db, TestApp,
+};
 
 async fn status(
     app: &TestApp,
@@ -38,53 +40,11 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
 
-/// A fresh user holding `role` on `target`, and a token with `scope`.
-async fn token_with(
-    app: &TestApp,
-    role: &str,
-    target: TargetKind,
-    target_id: &str,
-    scope: Value,
-) -> String {
-    let name = format!("u-{}", &crate::helpers::id()[..8]);
-    let user = app.create_user(&name, "pa55word").await;
-    app.grant(&user.user_id, target, target_id, role).await;
-    let (s, token, body) = app.password_token(&name, "pa55word", scope).await;
-    assert_eq!(s, 201, "{body}");
-    token.expect("token")
-}
-
-async fn system_token(app: &TestApp, role: &str) -> String {
-    token_with(
-        app,
-        role,
-        TargetKind::System,
-        "all",
-        json!({"system": {"all": true}}),
-    )
-    .await
-}
-
-async fn domain_token(app: &TestApp, role: &str, domain_id: &str) -> String {
-    token_with(
-        app,
-        role,
-        TargetKind::Domain,
-        domain_id,
-        json!({"domain": {"id": domain_id}}),
-    )
-    .await
-}
-
 async fn project_token(app: &TestApp, role: &str, project_id: &str) -> String {
-    token_with(
-        app,
-        role,
-        TargetKind::Project,
-        project_id,
-        json!({"project": {"id": project_id}}),
-    )
-    .await
+    let scope = json!({"project": {"id": project_id}});
+    role_token(app, role, TargetKind::Project, project_id, scope)
+        .await
+        .1
 }
 
 async fn list_ids(app: &TestApp, token: &str, query: &str) -> Vec<String> {
@@ -1193,7 +1153,7 @@ async fn delete_revokes_tokens_and_disable_fails_them_live(app: TestApp) {
 
 async fn protection_matrix(app: TestApp) {
     let sys_admin = app.system_admin_token().await;
-    let sys_reader = system_token(&app, "reader").await;
+    let (_, sys_reader) = system_token(&app, "reader").await;
     let (_, other_member, _) = app.member_with_token("member").await;
     let target = create(
         &app,
@@ -1203,8 +1163,8 @@ async fn protection_matrix(app: TestApp) {
     .await;
     let t = id_of(&target);
     let own_member = project_token(&app, "member", &t).await;
-    let dom_reader = domain_token(&app, "reader", "default").await;
-    let dom_manager = domain_token(&app, "manager", "default").await;
+    let (_, dom_reader) = domain_token(&app, "default", "reader").await;
+    let (_, dom_manager) = domain_token(&app, "default", "manager").await;
     let (_, _, d2) = call(
         &app,
         Method::POST,

@@ -4,12 +4,12 @@ use keystone_rs::model::TargetKind;
 use serde_json::{json, Value};
 
 use crate::assign_support::{
-    add_member, call, create_domain, create_group, create_project_under, create_user_in,
-    domain_token, get, new_role, system_token,
+    add_member, call, create_domain, create_group, create_project_under, create_user_in, get,
+    new_role,
 };
 use crate::both_backends;
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp};
+use crate::helpers::{domain_token, message, sorted_ids, system_token, TestApp};
 
 fn entries(body: &Value) -> Vec<Value> {
     body["role_assignments"]
@@ -283,7 +283,7 @@ async fn effective_through_group_and_implied_chain(app: TestApp) {
     // the token agrees with the listing
     let token = crate::assign_support::must_token(&app, &u, json!({"project": {"id": p}})).await;
     let (_, v) = app.validate(&admin, &token, "").await;
-    let mut roles = crate::assign_support::ids_of(&v["token"]["roles"]);
+    let mut roles = crate::helpers::sorted_ids(&v["token"]["roles"]);
     roles.sort();
     let mut expect = vec![r0.clone(), r1.clone(), r2.clone()];
     expect.sort();
@@ -478,7 +478,8 @@ async fn role_assignment_protection(app: TestApp) {
     let p = create_project_under(&app, "drp", &d, None).await;
     let u = create_user_in(&app, "dru", &d).await;
     app.grant(&u, TargetKind::Project, &p, "member").await;
-    let (reader_user, dtoken) = domain_token(&app, "reader", &d).await;
+    let (reader, dtoken) = domain_token(&app, &d, "reader").await;
+    let reader_user = reader.user_id;
     let (s, b) = get(&app, "/v3/role_assignments", &dtoken).await;
     assert_eq!(s, 200, "{b}");
     let seen = summary(&b);

@@ -3,12 +3,10 @@
 use keystone_rs::model::TargetKind;
 use serde_json::{json, Value};
 
-use crate::assign_support::{
-    call, create_domain, create_user_in, get, ids_of, must_token, new_role, system_token,
-};
+use crate::assign_support::{call, create_domain, create_user_in, get, must_token, new_role};
 use crate::both_backends;
 #[allow(unused_imports)]
-use crate::helpers::{message, TestApp};
+use crate::helpers::{message, sorted_ids, system_token, TestApp};
 
 async fn role_crud_shapes_and_errors(app: TestApp) {
     let admin = app.system_admin_token().await;
@@ -79,7 +77,7 @@ async fn role_crud_shapes_and_errors(app: TestApp) {
     // list with a name filter
     let (s, b) = get(&app, "/v3/roles?name=observer", &admin).await;
     assert_eq!(s, 200);
-    assert_eq!(ids_of(&b["roles"]), vec![id.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![id.clone()]);
     assert_eq!(
         b["links"]["self"],
         format!("{}/v3/roles?name=observer", app.address)
@@ -220,10 +218,10 @@ async fn domain_specific_roles(app: TestApp) {
     assert_eq!((s, message(&b)), (404, "Could not find domain: nodomain."));
     // global listing hides domain roles; the domain filter shows only them
     let (_, b) = get(&app, "/v3/roles", &admin).await;
-    assert!(!ids_of(&b["roles"]).contains(&drole));
+    assert!(!sorted_ids(&b["roles"]).contains(&drole));
     let (s, b) = get(&app, &format!("/v3/roles?domain_id={d1}"), &admin).await;
     assert_eq!(s, 200);
-    assert_eq!(ids_of(&b["roles"]), vec![drole.clone()]);
+    assert_eq!(sorted_ids(&b["roles"]), vec![drole.clone()]);
     let (s, b) = get(&app, &format!("/v3/roles/{drole}"), &admin).await;
     assert_eq!((s, b["role"]["domain_id"].clone()), (200, json!(d1)));
     // a project member cannot read a domain role (identity:get_domain_role)
@@ -334,7 +332,7 @@ async fn implied_role_rules(app: TestApp) {
     assert_eq!(s, 200);
     assert_eq!(b["role_inference"]["prior_role"]["id"], prior.as_str());
     assert_eq!(
-        ids_of(&b["role_inference"]["implies"]),
+        sorted_ids(&b["role_inference"]["implies"]),
         vec![implied.clone()]
     );
     assert_eq!(
@@ -485,7 +483,7 @@ async fn deleting_a_role_removes_its_grants_and_rules(app: TestApp) {
     let (member, token, project) = app.member_with_token("temp").await;
     let (s, body) = app.validate(&admin, &token, "").await;
     assert_eq!(s, 200);
-    let roles = ids_of(&body["token"]["roles"]);
+    let roles = sorted_ids(&body["token"]["roles"]);
     assert!(
         roles.contains(&reader) && roles.contains(&temp),
         "implied role in the token: {roles:?}"

@@ -5,35 +5,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-pub use crate::helpers::{call, create_domain};
+pub use crate::helpers::{call, create_domain, domain_token, ids, system_token};
 #[allow(unused_imports)]
 use crate::helpers::{id, message, Member, TestApp, ADMIN_PASSWORD};
 use keystone_rs::model::TargetKind;
-
-/// A fresh user (default domain) holding `role` on the system, with a system-scoped token.
-pub async fn system_token(app: &TestApp, role: &str) -> (Member, String) {
-    let name = format!("sys-{}", &id()[..8]);
-    let m = app.create_user(&name, "pa55word").await;
-    app.grant(&m.user_id, TargetKind::System, "", role).await;
-    let (status, token, body) = app
-        .password_token(&name, "pa55word", json!({"system": {"all": true}}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (m, token.expect("token"))
-}
-
-/// A fresh user (default domain) holding `role` on `domain_id`, with a token scoped to it.
-pub async fn domain_token(app: &TestApp, domain_id: &str, role: &str) -> (Member, String) {
-    let name = format!("dom-{}", &id()[..8]);
-    let m = app.create_user(&name, "pa55word").await;
-    app.grant(&m.user_id, TargetKind::Domain, domain_id, role)
-        .await;
-    let (status, token, body) = app
-        .password_token(&name, "pa55word", json!({"domain": {"id": domain_id}}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (m, token.expect("token"))
-}
 
 pub async fn unscoped_token(app: &TestApp, name: &str, password: &str) -> String {
     let (status, token, body) = app.password_token(name, password, json!("unscoped")).await;
@@ -63,14 +38,6 @@ pub async fn assert_revoked(app: &TestApp, admin: &str, token: &str, own_user_id
 pub async fn assert_valid(app: &TestApp, admin: &str, token: &str) {
     let (status, body) = app.validate(admin, token, "").await;
     assert_eq!(status, 200, "{body}");
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("array")
-        .iter()
-        .map(|e| e["id"].as_str().expect("id").to_string())
-        .collect()
 }
 
 async fn user_events(app: &TestApp, admin: &str, user_id: &str) -> usize {

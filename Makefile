@@ -13,13 +13,14 @@ PUBLIC_URL := http://127.0.0.1:5000/v3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test e2e bench fmt clippy clean
+.PHONY: help build run test e2e bench fuzz fmt clippy clean
 
 help:
 	@echo "make run     build, set up ./data (database, Fernet keys, admin user) and serve on 127.0.0.1:5000"
 	@echo "make test    cargo fmt --check, clippy, cargo test, then the Python end-to-end tests"
 	@echo "make build   release build ($(RELEASE))"
 	@echo "make e2e     only the Python end-to-end tests (tests/e2e; builds $(DEBUG) first; PYTEST_ARGS='-k NAME' selects)"
+	@echo "make fuzz    cargo-fuzz targets (fuzz/), FUZZ_SECONDS each (default 60)"
 	@echo "make fmt | clippy | clean"
 
 build:
@@ -73,6 +74,14 @@ e2e: $(VENV)/.installed
 # Performance claims live here, never in timed tests: see docs/performance.md.
 bench:
 	bash bench/run.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fernet_token auth_request
+# Needs `cargo install cargo-fuzz`; stable toolchain, no sanitizer (see fuzz/README.md).
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		(cd fuzz && $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
 
 fmt:
 	$(CARGO) fmt --all

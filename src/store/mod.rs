@@ -96,10 +96,10 @@ fn is_outage(e: &sqlx::Error) -> bool {
     }
 }
 
-/// SQLite result codes (numeric; the low byte is the primary code) and PostgreSQL
-/// SQLSTATEs of an unavailable database.
+/// SQLite result codes (numeric, at most 4 digits; the low byte is the primary code)
+/// and PostgreSQL SQLSTATEs (always 5 characters) of an unavailable database.
 fn outage_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<i64>() {
+    if let (true, Ok(n)) = (code.len() < 5, code.parse::<i64>()) {
         // BUSY, LOCKED, READONLY, IOERR, FULL (disk full), CANTOPEN, PROTOCOL
         return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15);
     }
@@ -354,6 +354,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `sql` (one or more statements) outside any model: for fault-injection
+    /// tests that must break the database on purpose. Never used by the server.
+    #[doc(hidden)]
+    pub async fn execute_raw_for_test(&self, sql: &str) -> StoreResult<()> {
+        sqlx::raw_sql(sql)
+            .execute(&self.write)
+            .await
+            .ctx("running test SQL")?;
+        Ok(())
+    }
+
     /// Cheap liveness probe for health checks and the revocation refresher.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
@@ -527,5 +538,30 @@ fn corrupt(col: &'static str, e: sqlx::Error) -> StoreError {
     StoreError::Corrupt {
         context: "decoding a row",
         detail: format!("column {col}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outage_code;
+
+    #[test]
+    fn outage_codes_are_those_of_an_unavailable_database() {
+        // PostgreSQL: shut down by an administrator, crash shutdown, starting up,
+        // connection failures, disk full, too many connections, a read-only standby.
+        for code in [
+            "57P01", "57P02", "57P03", "08006", "08001", "53100", "53300", "25006",
+        ] {
+            assert!(outage_code(code), "{code}");
+        }
+        // SQLite primary and extended codes: BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+        for code in ["5", "6", "8", "10", "13", "14", "266", "522"] {
+            assert!(outage_code(code), "{code}");
+        }
+        // Bad input or bugs are not outages: unique and foreign-key violations,
+        // syntax errors, undefined tables, SQLite CONSTRAINT and ERROR.
+        for code in ["23505", "23503", "42601", "42P01", "19", "1", "2067"] {
+            assert!(!outage_code(code), "{code}");
+        }
     }
 }

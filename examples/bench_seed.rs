@@ -376,23 +376,26 @@ async fn main() -> anyhow::Result<()> {
     // TokenProvider, byte for byte what POST /v3/auth/tokens would return for a
     // password login scoped to the user's project; round robin over the users.
     let domain = state.resource.get_domain(&domain_id).await?;
-    let mint = |n: usize, path: &PathBuf| -> anyhow::Result<()> {
+    let mint = async |n: usize, path: &PathBuf| -> anyhow::Result<()> {
         let t = Instant::now();
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         for i in 0..n {
             let u = i % users.len();
-            let token = state.tokens.issue(IssueRequest {
-                user: users[u].clone(),
-                user_domain: domain.clone(),
-                methods: vec!["password".into()],
-                scope: Scope::Project {
-                    project: projects[u % projects.len()].clone(),
-                    domain: domain.clone(),
-                },
-                roles: Vec::new(),
-                expires_at: None,
-                parent_audit_id: None,
-            })?;
+            let token = state
+                .tokens
+                .issue(IssueRequest {
+                    user: users[u].clone(),
+                    user_domain: domain.clone(),
+                    methods: vec!["password".into()],
+                    scope: Scope::Project {
+                        project: projects[u % projects.len()].clone(),
+                        domain: domain.clone(),
+                    },
+                    roles: Vec::new(),
+                    expires_at: None,
+                    parent_audit_id: None,
+                })
+                .await?;
             writeln!(out, "{}", token.id)?;
         }
         out.flush()?;
@@ -404,10 +407,10 @@ async fn main() -> anyhow::Result<()> {
         Ok(())
     };
     if let Some(path) = &args.tokens_out {
-        mint(args.tokens, path)?;
+        mint(args.tokens, path).await?;
     }
     if let Some(path) = &args.cold_tokens_out {
-        mint(args.cold_tokens, path)?;
+        mint(args.cold_tokens, path).await?;
     }
 
     if let Some(path) = &args.manifest {

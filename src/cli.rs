@@ -8,10 +8,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bootstrap::{bootstrap, BootstrapOptions};
 use crate::clock::Clock;
+use crate::config::KeyStoreKind;
 use crate::config::Settings;
+use crate::startup::database_keys;
 use crate::startup::{build_services, Application};
 use crate::store::Store;
-use crate::token::keys::{KeyRepository, SafetyCheck, SetupOutcome};
+use crate::token::keys::{
+    ClusterReport, KeyEncryptionKey, KeyRepository, RotateResult, RotateRules, SafetyCheck,
+    SetupOutcome,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,11 +87,26 @@ pub enum FernetCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Report the keys and whether the configuration keeps them long enough.
+    /// Report the keys and whether the configuration keeps them long enough (with
+    /// key_store = database: the cluster view, replicas and the next rotation).
     Check {
         /// Seconds between rotations (else [fernet_tokens] rotation_interval).
         #[arg(long)]
         rotation_interval: Option<u64>,
+    },
+    /// Write the database's keys into a Keystone key repository directory.
+    Export {
+        /// An empty or missing directory (created mode 0700).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Store a Keystone key repository's keys in the database.
+    Import {
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace keys already in the database (every token they made stops validating).
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -196,7 +216,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Fernet { command } => fernet(command, &settings),
+        Command::Fernet { command } => match settings.fernet_tokens.key_store {
+            _ if matches!(
+                command,
+                FernetCommand::Export { .. } | FernetCommand::Import { .. }
+            ) =>
+            {
+                fernet_database(command, &settings).await
+            }
+            KeyStoreKind::File => fernet(command, &settings),
+            KeyStoreKind::Database => fernet_database(command, &settings).await,
+        },
         Command::Revoke {
             command: RevokeCommand::Prune,
         } => {
@@ -204,6 +234,184 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let removed = services.revoke.prune().await?;
             println!("pruned {removed} revocation events");
             Ok(0)
+        }
+    }
+}
+
+/// The rotate/check safety rule shared by both key stores: Some(exit code) to stop.
+fn refuse_unsafe_rotation(settings: &Settings, flag: Option<u64>, force: bool) -> Option<i32> {
+    let max_active_keys = settings.fernet_tokens.max_active_keys;
+    let (expiration, window) = (
+        settings.token.expiration,
+        settings.token.allow_expired_window,
+    );
+    match rotation_interval(flag, settings) {
+        Some(interval) => {
+            let check = SafetyCheck::new(max_active_keys, expiration, window, interval);
+            if !check.is_safe() {
+                if !force {
+                    eprintln!("refusing to rotate: {check}");
+                    eprintln!(
+                        "set [fernet_tokens] max_active_keys = {} (or pass --force)",
+                        check.required
+                    );
+                    return Some(2);
+                }
+                eprintln!("warning (--force): {check}");
+            }
+            None
+        }
+        None if !force => {
+            eprintln!(
+                "refusing to rotate: the rotation interval is unknown, so keystone-rs cannot check that max_active_keys = {max_active_keys} keeps every key a token accepted by allow_expired still needs; pass --rotation-interval SECONDS or set [fernet_tokens] rotation_interval (or pass --force)"
+            );
+            Some(2)
+        }
+        None => None,
+    }
+}
+
+/// Who changed the keys, as `fernet check` shows it.
+fn cli_actor() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!("keystone-rs fernet (on {host})")
+}
+
+/// `fernet ...` with the keys in the database (and export/import in either mode).
+async fn fernet_database(command: FernetCommand, settings: &Settings) -> anyhow::Result<i32> {
+    let f = &settings.fernet_tokens;
+    if let FernetCommand::Setup = command {
+        if KeyEncryptionKey::create_if_missing(&f.key_encryption_key_file)? {
+            println!(
+                "created the key-encryption key {} (mode 0600): copy this file to every node, once, by your secret distribution",
+                f.key_encryption_key_file.display()
+            );
+        }
+    }
+    let store = Store::connect(
+        &settings.database.connection,
+        2,
+        std::time::Duration::from_secs(settings.database.pool_timeout),
+    )
+    .await?;
+    if !store.is_migrated().await? {
+        bail!("the database has no schema yet: run `keystone-rs db sync` first");
+    }
+    let clock = Clock::system();
+    let keys = database_keys(settings, &store, &clock)?;
+    let who = cli_actor();
+    match command {
+        FernetCommand::Setup => {
+            if keys.setup(&who).await? {
+                println!("created the Fernet key set in the database: a staged and a primary key");
+            } else {
+                println!("the database already holds Fernet keys; nothing to do");
+            }
+            Ok(0)
+        }
+        FernetCommand::Rotate {
+            rotation_interval: flag,
+            force,
+        } => {
+            if let Some(code) = refuse_unsafe_rotation(settings, flag, force) {
+                return Ok(code);
+            }
+            let rules = RotateRules {
+                due_every: None,
+                replica_timeout: (!force).then_some(f.replica_timeout),
+                force,
+            };
+            match keys.rotate(&who, &rules).await? {
+                RotateResult::Rotated {
+                    new_primary,
+                    removed,
+                    kept,
+                    version,
+                    ..
+                } => {
+                    println!(
+                        "rotated: key {new_primary} is the new primary; removed {removed:?}; kept {kept:?} beyond max_active_keys (still needed); version {version}"
+                    );
+                    Ok(0)
+                }
+                RotateResult::Waiting { replicas } => {
+                    eprintln!(
+                        "not rotated: these live replicas have not loaded the current keys yet (they do within [revoke] refresh_interval; a replica silent for replica_timeout no longer counts): {}",
+                        replicas.join(", ")
+                    );
+                    Ok(1)
+                }
+                RotateResult::Lost => {
+                    eprintln!("not rotated: the key set changed meanwhile (another rotation); run again if still needed");
+                    Ok(1)
+                }
+                RotateResult::NotDue { .. } => Ok(0),
+            }
+        }
+        FernetCommand::Check {
+            rotation_interval: flag,
+        } => {
+            let Some(interval) = rotation_interval(flag, settings) else {
+                eprintln!("the rotation interval is unknown: pass --rotation-interval SECONDS or set [fernet_tokens] rotation_interval");
+                return Ok(2);
+            };
+            let set = keys.open_set().await?;
+            let report = ClusterReport {
+                next_rotation: f
+                    .auto_rotate
+                    .then(|| set.state.rotated_at + interval as i64),
+                replicas: keys.replicas(86_400).await?,
+                now: clock.now_secs(),
+                replica_timeout: f.replica_timeout,
+                safety: SafetyCheck::new(
+                    f.max_active_keys,
+                    settings.token.expiration,
+                    settings.token.allow_expired_window,
+                    interval,
+                ),
+                set,
+            };
+            println!("{report}");
+            Ok(if report.is_safe() { 0 } else { 1 })
+        }
+        FernetCommand::Export { to } => {
+            let set = keys.open_set().await?;
+            if set.keys.is_empty() {
+                bail!("the database holds no Fernet keys to export");
+            }
+            let repo = KeyRepository::new(&to, f.max_active_keys);
+            let texts: Vec<(u64, String)> = set
+                .keys
+                .iter()
+                .map(|k| (k.idx, k.text().to_string()))
+                .collect();
+            repo.write_keys(&texts)?;
+            println!(
+                "exported {} keys (version {}) to {}",
+                texts.len(),
+                set.state.version,
+                to.display()
+            );
+            Ok(0)
+        }
+        FernetCommand::Import { from, replace } => {
+            let repo = KeyRepository::new(&from, f.max_active_keys);
+            let texts = repo.read_keys()?;
+            match keys.import(texts, replace, &who).await? {
+                Some(n) => {
+                    println!(
+                        "imported {n} keys from {} into the database",
+                        from.display()
+                    );
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("the database already holds Fernet keys; pass --replace to replace them (every token they encrypted stops validating)");
+                    Ok(2)
+                }
+            }
         }
     }
 }
@@ -235,30 +443,8 @@ fn fernet(command: FernetCommand, settings: &Settings) -> anyhow::Result<i32> {
             rotation_interval: flag,
             force,
         } => {
-            match rotation_interval(flag, settings) {
-                Some(interval) => {
-                    let check =
-                        SafetyCheck::new(repo.max_active_keys(), expiration, window, interval);
-                    if !check.is_safe() {
-                        if !force {
-                            eprintln!("refusing to rotate: {check}");
-                            eprintln!(
-                                "set [fernet_tokens] max_active_keys = {} (or pass --force)",
-                                check.required
-                            );
-                            return Ok(2);
-                        }
-                        eprintln!("warning (--force): {check}");
-                    }
-                }
-                None if !force => {
-                    eprintln!(
-                        "refusing to rotate: the rotation interval is unknown, so keystone-rs cannot check that max_active_keys = {} keeps every key a token accepted by allow_expired still needs; pass --rotation-interval SECONDS or set [fernet_tokens] rotation_interval (or pass --force)",
-                        repo.max_active_keys()
-                    );
-                    return Ok(2);
-                }
-                None => {}
+            if let Some(code) = refuse_unsafe_rotation(settings, flag, force) {
+                return Ok(code);
             }
             let outcome = repo.rotate()?;
             println!(
@@ -277,6 +463,9 @@ fn fernet(command: FernetCommand, settings: &Settings) -> anyhow::Result<i32> {
             let report = repo.check_report(expiration, window, interval, SystemTime::now())?;
             println!("{report}");
             Ok(if report.is_safe() { 0 } else { 1 })
+        }
+        FernetCommand::Export { .. } | FernetCommand::Import { .. } => {
+            bail!("fernet export and import always work on the database")
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Settings {
     pub oslo_policy: OsloPolicySection,
     pub server: ServerSection,
     pub assignment: AssignmentSection,
+    pub healthcheck: HealthcheckSection,
+    pub metrics: MetricsSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -119,6 +121,41 @@ pub struct FernetTokensSection {
     /// keystone-rs extension: how often the operator rotates, used to check that
     /// `max_active_keys` keeps every key a token accepted by `allow_expired` needs.
     pub rotation_interval: Option<u64>,
+    /// keystone-rs extension: where the keys live.
+    pub key_store: KeyStoreKind,
+    /// The key that encrypts the keys kept in the database (`key_store = database`).
+    pub key_encryption_key_file: PathBuf,
+    /// Rotate every `rotation_interval` by ourselves (`key_store = database`).
+    pub auto_rotate: bool,
+    /// Seconds a replica may stay silent and still count as live: a staged key is
+    /// promoted only once every live replica has loaded it.
+    pub replica_timeout: u64,
+}
+
+/// `[fernet_tokens] key_store`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStoreKind {
+    /// Keystone's key repository directory (the default).
+    File,
+    /// The shared database, encrypted under the key-encryption key.
+    Database,
+}
+
+/// `[healthcheck]`: oslo.middleware's healthcheck options that apply here.
+#[derive(Clone, Debug)]
+pub struct HealthcheckSection {
+    /// While this file exists, `/healthcheck` answers 503 `DISABLED BY FILE` (drain a
+    /// node from its load balancer).
+    pub disable_by_file_path: Option<PathBuf>,
+}
+
+/// `[metrics]` (keystone-rs): the Prometheus endpoint.
+#[derive(Clone, Debug)]
+pub struct MetricsSection {
+    pub enabled: bool,
+    /// Serve `/metrics` (unauthenticated) on this address too; empty: only on the
+    /// API listener, to admin tokens and localhost.
+    pub bind: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -283,8 +320,18 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
     (
         "fernet_tokens",
-        &["key_repository", "max_active_keys", "rotation_interval"],
+        &[
+            "key_repository",
+            "max_active_keys",
+            "rotation_interval",
+            "key_store",
+            "key_encryption_key_file",
+            "auto_rotate",
+            "replica_timeout",
+        ],
     ),
+    ("healthcheck", &["disable_by_file_path"]),
+    ("metrics", &["enabled", "bind"]),
     (
         "identity",
         &[
@@ -485,6 +532,36 @@ impl Settings {
         if max_active_keys < 1 {
             return Err(o.invalid("fernet_tokens", "max_active_keys", "0", "the minimum is 1"));
         }
+        let key_store = match o.text("fernet_tokens", "key_store").unwrap_or("file") {
+            "file" => KeyStoreKind::File,
+            "database" => KeyStoreKind::Database,
+            other => {
+                return Err(o.invalid(
+                    "fernet_tokens",
+                    "key_store",
+                    other,
+                    "expected file or database",
+                ))
+            }
+        };
+        let auto_rotate = o.parse_bool("fernet_tokens", "auto_rotate", false)?;
+        if auto_rotate && key_store != KeyStoreKind::Database {
+            return Err(o.invalid(
+                "fernet_tokens",
+                "auto_rotate",
+                "true",
+                "automatic rotation needs key_store = database (with a file repository, rotate with `keystone-rs fernet rotate` on one node and distribute the keys)",
+            ));
+        }
+        let replica_timeout: u64 = o.parse("fernet_tokens", "replica_timeout", 60)?;
+        if replica_timeout < 2 {
+            return Err(o.invalid(
+                "fernet_tokens",
+                "replica_timeout",
+                &replica_timeout.to_string(),
+                "the minimum is 2 seconds",
+            ));
+        }
         let public_endpoint = o
             .text("default", "public_endpoint")
             .filter(|s| !s.is_empty())
@@ -524,6 +601,13 @@ impl Settings {
                 ),
                 max_active_keys,
                 rotation_interval: o.parse_opt("fernet_tokens", "rotation_interval")?,
+                key_store,
+                key_encryption_key_file: PathBuf::from(
+                    o.text("fernet_tokens", "key_encryption_key_file")
+                        .unwrap_or("/etc/keystone/fernet-kek"),
+                ),
+                auto_rotate,
+                replica_timeout,
             },
             identity: IdentitySection {
                 default_domain_id: o
@@ -578,6 +662,19 @@ impl Settings {
                     .map(|r| r.trim().to_string())
                     .filter(|r| !r.is_empty())
                     .collect(),
+            },
+            healthcheck: HealthcheckSection {
+                disable_by_file_path: o
+                    .text("healthcheck", "disable_by_file_path")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+            },
+            metrics: MetricsSection {
+                enabled: o.parse_bool("metrics", "enabled", true)?,
+                bind: o
+                    .text("metrics", "bind")
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
             },
             warnings,
         })

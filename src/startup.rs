@@ -14,6 +14,7 @@ use crate::assignment::AssignmentService;
 use crate::auth::AuthService;
 use crate::catalog::CatalogProvider;
 use crate::clock::Clock;
+use crate::config::KeyStoreKind;
 use crate::config::Settings;
 use crate::identity::{IdentityService, PasswordHasher};
 use crate::policy::Enforcer;
@@ -21,7 +22,10 @@ use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
 use crate::services::Services;
 use crate::store::Store;
-use crate::token::keys::{KeyRepository, KeyRing};
+use crate::token::keys::{
+    DatabaseKeys, KeyEncryptionKey, KeyRepository, KeyRing, ReplicaIdentity, SafetyCheck,
+    SharedKeyRing, TokenKeys,
+};
 use crate::token::payload::AuthMethods;
 use crate::token::provider::{TokenProvider, TokenSettings};
 
@@ -46,18 +50,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     if !store.is_migrated().await? {
         anyhow::bail!("the database has no schema yet: run `keystone-rs db sync` first");
     }
-    let repo = KeyRepository::new(
-        settings.fernet_tokens.key_repository.clone(),
-        settings.fernet_tokens.max_active_keys,
-    );
-    let keys = Arc::new(
-        KeyRing::open(repo, Duration::from_secs(1)).with_context(|| {
-            format!(
-                "loading Fernet keys from {} (run `keystone-rs fernet setup`)",
-                settings.fernet_tokens.key_repository.display()
-            )
-        })?,
-    );
+    let keys = Arc::new(token_keys(&settings, &store, &clock).await?);
     let token = &settings.token;
     let revoke = RevokeService::load(
         store.clone(),
@@ -146,6 +139,78 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     Ok((services, store))
 }
 
+/// The database's key set under the key-encryption key, for the server and the CLI.
+pub fn database_keys(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> anyhow::Result<DatabaseKeys> {
+    let f = &settings.fernet_tokens;
+    let kek = KeyEncryptionKey::load(&f.key_encryption_key_file)?;
+    let t = &settings.token;
+    Ok(DatabaseKeys::new(
+        store.clone(),
+        kek,
+        clock.clone(),
+        f.max_active_keys,
+        (t.expiration + t.allow_expired_window) as i64,
+    ))
+}
+
+async fn token_keys(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> anyhow::Result<TokenKeys> {
+    let f = &settings.fernet_tokens;
+    match f.key_store {
+        KeyStoreKind::File => {
+            let repo = KeyRepository::new(f.key_repository.clone(), f.max_active_keys);
+            let ring = KeyRing::open(repo, Duration::from_secs(1)).with_context(|| {
+                format!(
+                    "loading Fernet keys from {} (run `keystone-rs fernet setup`)",
+                    f.key_repository.display()
+                )
+            })?;
+            Ok(TokenKeys::File(ring))
+        }
+        KeyStoreKind::Database => {
+            let keys = database_keys(settings, store, clock)?;
+            let me = ReplicaIdentity::of_this_process(clock, None);
+            let ring = SharedKeyRing::open(keys, me, f.replica_timeout)
+                .await
+                .context("loading Fernet keys from the database")?;
+            Ok(TokenKeys::Database(Arc::new(ring)))
+        }
+    }
+}
+
+/// `auto_rotate` needs a rotation interval and a max_active_keys that keeps every
+/// key a token accepted by allow_expired still needs.
+fn check_auto_rotation(settings: &Settings) -> anyhow::Result<Option<u64>> {
+    let f = &settings.fernet_tokens;
+    if !f.auto_rotate {
+        return Ok(None);
+    }
+    let Some(interval) = f.rotation_interval.filter(|i| *i > 0) else {
+        anyhow::bail!("[fernet_tokens] auto_rotate = true needs rotation_interval (seconds between rotations)");
+    };
+    let t = &settings.token;
+    let check = SafetyCheck::new(
+        f.max_active_keys,
+        t.expiration,
+        t.allow_expired_window,
+        interval,
+    );
+    if !check.is_safe() {
+        anyhow::bail!(
+            "refusing to start automatic rotation: {check} Set [fernet_tokens] max_active_keys = {}.",
+            check.required
+        );
+    }
+    Ok(Some(interval))
+}
+
 /// Connections to accept at once when `[server] max_connections` is 0: the open-file
 /// limit (raised to its hard limit first) less a reserve for the database pools,
 /// the key files and the listener.
@@ -189,9 +254,17 @@ impl Application {
         let bind = settings.server.bind.clone();
         let workers = settings.server.workers;
         let max_connections = settings.server.max_connections;
+        let rotate_every = check_auto_rotation(&settings)?;
+        let refresh = Duration::from_secs(settings.revoke.refresh_interval.max(1));
         let (services, store) = build_services(settings, clock).await?;
         let state = AppState::new(services);
         state.revoke.spawn_upkeep();
+        if let TokenKeys::Database(ring) = state.tokens.keys() {
+            ring.announce()
+                .await
+                .context("recording this replica in the database")?;
+            Arc::clone(ring).spawn_upkeep(refresh, rotate_every);
+        }
         let listener = TcpListener::bind(&bind).with_context(|| format!("binding {bind}"))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());

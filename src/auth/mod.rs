@@ -113,15 +113,17 @@ impl AuthService {
         }
         let user_domain = self.resource.cached_domain(&auth.user.domain_id).await?;
         let (scope, roles) = self.resolve_scope(&auth.user, &req.scope).await?;
-        self.tokens.issue(IssueRequest {
-            user: auth.user,
-            user_domain,
-            methods: auth.methods,
-            scope,
-            roles,
-            expires_at: auth.expires_at,
-            parent_audit_id: auth.parent_audit_id,
-        })
+        self.tokens
+            .issue(IssueRequest {
+                user: auth.user,
+                user_domain,
+                methods: auth.methods,
+                scope,
+                roles,
+                expires_at: auth.expires_at,
+                parent_audit_id: auth.parent_audit_id,
+            })
+            .await
     }
 
     async fn run_methods(&self, req: &AuthRequest) -> Result<Authenticated> {

@@ -4,6 +4,7 @@
 mod assignment;
 mod catalog;
 mod identity;
+mod keys;
 mod page;
 mod resource;
 mod revoke;
@@ -11,6 +12,7 @@ mod revoke;
 pub use assignment::*;
 pub use catalog::*;
 pub use identity::*;
+pub use keys::*;
 pub use page::*;
 pub use resource::*;
 pub use revoke::*;

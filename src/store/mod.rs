@@ -9,11 +9,13 @@
 mod assignment;
 mod catalog;
 mod identity;
+mod keys;
 mod resource;
 mod revoke;
 mod select;
 
 pub(crate) use assignment::assignment_type;
+pub use keys::RotationLock;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -145,6 +147,18 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     generation: Generation,
+    /// PostgreSQL's URL, for connections outside the pool (the rotation lock).
+    postgres_url: Option<ConnectUrl>,
+}
+
+/// A connection URL, which may hold a password: never printed.
+#[derive(Clone)]
+struct ConnectUrl(String);
+
+impl std::fmt::Debug for ConnectUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -213,6 +227,7 @@ impl Store {
                     write,
                     backend: Backend::Sqlite,
                     generation: Generation::default(),
+                    postgres_url: None,
                 })
             }
             DatabaseUrl::Postgres { url } => {
@@ -227,6 +242,7 @@ impl Store {
                     write: pool,
                     backend: Backend::Postgres,
                     generation: Generation::default(),
+                    postgres_url: Some(ConnectUrl(url.clone())),
                 })
             }
         }
@@ -297,6 +313,10 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_ref().map(|u| u.0.as_str())
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

@@ -18,7 +18,7 @@ use crate::model::{Domain, Project, User};
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, TokenValues};
 use crate::token::codec;
-use crate::token::keys::KeyRing;
+use crate::token::keys::{KeyError, TokenKeys};
 use crate::token::payload::{self, AuthMethods, TokenPayload};
 use fernet::Fernet;
 
@@ -148,7 +148,7 @@ pub struct TokenProvider {
     /// Token string -> what `mint` found. Expiry, revocation and the window are
     /// still checked on every hit; only the database reads are saved.
     cache: Option<GenerationCache<String, CachedToken>>,
-    keys: Arc<KeyRing>,
+    keys: Arc<TokenKeys>,
     methods: AuthMethods,
     settings: TokenSettings,
     identity: IdentityService,
@@ -166,6 +166,18 @@ impl std::fmt::Debug for TokenProvider {
     }
 }
 
+/// Keys that cannot be confirmed (the database is away) are an outage (503); no
+/// usable keys at all is a broken deployment (500).
+fn key_error(e: KeyError) -> Error {
+    match e {
+        KeyError::Stale { .. } => Error::Unavailable {
+            detail: e.to_string(),
+        },
+        KeyError::Store(store) => Error::from(store),
+        other => Error::internal(other),
+    }
+}
+
 fn unrecognized() -> Error {
     Error::not_found("Could not recognize Fernet token")
 }
@@ -174,7 +186,7 @@ impl TokenProvider {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: crate::store::Store,
-        keys: Arc<KeyRing>,
+        keys: Arc<TokenKeys>,
         methods: AuthMethods,
         settings: TokenSettings,
         identity: IdentityService,
@@ -218,7 +230,12 @@ impl TokenProvider {
         self.settings.allow_expired_window_secs
     }
 
-    pub fn issue(&self, req: IssueRequest) -> Result<Token> {
+    /// The keys a server serving tokens uses now.
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    pub async fn issue(&self, req: IssueRequest) -> Result<Token> {
         let now = self.clock.now();
         // Keystone computes expires_at before taking the Fernet timestamp.
         let expires_at = req.expires_at.unwrap_or_else(|| {
@@ -251,7 +268,7 @@ impl TokenProvider {
         let plaintext =
             payload::encode_payload(&p, &self.methods, &self.settings.default_domain_id)
                 .map_err(Error::internal)?;
-        let keys = self.keys.keys().map_err(Error::internal)?;
+        let keys = self.keys.current().await.map_err(key_error)?;
         let primary = keys
             .first()
             .ok_or_else(|| Error::internal(anyhow::anyhow!("the key repository has no keys")))?;
@@ -272,9 +289,31 @@ impl TokenProvider {
     }
 
     /// Decrypts without any expiry check: the payload only.
-    pub fn decode(&self, token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
-        let keys = self.keys.keys().map_err(Error::internal)?;
-        self.decode_with(&keys, token)
+    pub async fn decode(&self, token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
+        let keys = self.keys.current().await.map_err(key_error)?;
+        self.decode_fresh(keys, token)
+            .await
+            .map(|(p, at, _)| (p, at))
+    }
+
+    /// Decrypts with `keys`; if that fails and a newer key set may exist (a shared
+    /// ring that went stale while this request waited), once more with that set.
+    /// Returns the set that worked.
+    async fn decode_fresh(
+        &self,
+        keys: Arc<Vec<Fernet>>,
+        token: &str,
+    ) -> Result<(TokenPayload, DateTime<Utc>, Arc<Vec<Fernet>>)> {
+        match self.decode_with(&keys, token) {
+            Ok((p, at)) => Ok((p, at, keys)),
+            Err(e) => match self.keys.newer_than(&keys).await {
+                Some(newer) => {
+                    let (p, at) = self.decode_with(&newer, token)?;
+                    Ok((p, at, newer))
+                }
+                None => Err(e),
+            },
+        }
     }
 
     fn decode_with(&self, keys: &[Fernet], token: &str) -> Result<(TokenPayload, DateTime<Utc>)> {
@@ -306,9 +345,9 @@ impl TokenProvider {
     /// The token resolved against the database, from the cache when the state it was
     /// read at is still current.
     async fn minted(&self, token: &str) -> Result<Arc<Token>> {
-        let keys = self.keys.keys().map_err(Error::internal)?;
+        let keys = self.keys.current().await.map_err(key_error)?;
         let Some(cache) = &self.cache else {
-            let (payload, issued_at) = self.decode_with(&keys, token)?;
+            let (payload, issued_at, _) = self.decode_fresh(keys, token).await?;
             return Ok(Arc::new(self.mint(token, payload, issued_at).await?));
         };
         // Tagged with the generation read *before* minting: a write that lands
@@ -330,7 +369,7 @@ impl TokenProvider {
             );
             return Ok(hit.token);
         }
-        let (payload, issued_at) = self.decode_with(&keys, token)?;
+        let (payload, issued_at, keys) = self.decode_fresh(keys, token).await?;
         let minted = Arc::new(self.mint(token, payload, issued_at).await?);
         cache.insert(
             token.to_string(),

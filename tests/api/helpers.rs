@@ -5,11 +5,11 @@
 use keystone_rs::api::AppState;
 use keystone_rs::bootstrap::{bootstrap, BootstrapOptions};
 use keystone_rs::clock::Clock;
-use keystone_rs::config::{DatabaseUrl, Settings};
+use keystone_rs::config::{DatabaseUrl, KeyStoreKind, Settings};
 use keystone_rs::model::{ActorKind, Assignment, Project, Role, TargetKind, User, SYSTEM_TARGET};
-use keystone_rs::startup::Application;
+use keystone_rs::startup::{database_keys, Application};
 use keystone_rs::store::Store;
-use keystone_rs::token::keys::KeyRepository;
+use keystone_rs::token::keys::{KeyEncryptionKey, KeyRepository};
 use serde_json::{json, Value};
 
 pub const ADMIN_PASSWORD: &str = "s3cr3t-admin";
@@ -160,6 +160,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         }
     };
     settings.fernet_tokens.key_repository = dir.path().join("fernet-keys");
+    settings.fernet_tokens.key_encryption_key_file = dir.path().join("fernet-kek");
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     tweak(&mut settings);
@@ -177,9 +178,20 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         settings.fernet_tokens.key_repository.clone(),
         settings.fernet_tokens.max_active_keys,
     );
-    keys.setup().expect("fernet setup");
-
     let clock = Clock::system();
+    if settings.fernet_tokens.key_store == KeyStoreKind::Database {
+        // `keystone-rs fernet setup` with key_store = database.
+        KeyEncryptionKey::create_if_missing(&settings.fernet_tokens.key_encryption_key_file)
+            .expect("key-encryption key");
+        database_keys(&settings, &store, &clock)
+            .expect("database keys")
+            .setup("test")
+            .await
+            .expect("fernet setup in the database");
+    } else {
+        keys.setup().expect("fernet setup");
+    }
+
     let app = Application::build(settings, clock.clone())
         .await
         .expect("build app");

@@ -9,6 +9,7 @@ mod faults;
 mod grants;
 mod groups;
 mod helpers;
+mod keystore;
 mod pagination;
 mod projects;
 mod random_input;

@@ -378,3 +378,110 @@ impl fmt::Display for CheckReport {
         writeln!(f)
     }
 }
+
+/// `keystone-rs fernet check` with `key_store = database`: the key set, who has
+/// loaded what, and when the next rotation is due.
+#[derive(Debug, Clone)]
+pub struct ClusterReport {
+    pub set: super::OpenSet,
+    pub replicas: Vec<crate::model::Replica>,
+    /// Epoch seconds.
+    pub now: i64,
+    pub replica_timeout: u64,
+    /// With `auto_rotate`: when the next rotation is due (epoch seconds).
+    pub next_rotation: Option<i64>,
+    pub safety: SafetyCheck,
+}
+
+impl ClusterReport {
+    pub fn live(&self) -> impl Iterator<Item = &crate::model::Replica> {
+        self.replicas
+            .iter()
+            .filter(|r| self.now - r.last_seen <= self.replica_timeout as i64)
+    }
+
+    /// Unsafe settings or no key set at all.
+    pub fn is_safe(&self) -> bool {
+        self.safety.is_safe() && !self.set.keys.is_empty()
+    }
+}
+
+fn secs_ago(now: i64, then: i64) -> String {
+    human_duration(u64::try_from(now - then).unwrap_or(0))
+}
+
+impl fmt::Display for ClusterReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.set.state;
+        writeln!(
+            f,
+            "Fernet keys in the database: version {}, last changed {} ago by {}",
+            s.version,
+            secs_ago(self.now, s.rotated_at),
+            if s.rotated_by.is_empty() {
+                "-"
+            } else {
+                &s.rotated_by
+            }
+        )?;
+        writeln!(f, "{:>8}  {:<9}  {:>8}  retired", "key", "role", "age")?;
+        let highest = self.set.primary().unwrap_or(0);
+        for key in self.set.keys.iter().rev() {
+            let role = role_of(key.idx, highest);
+            let retired = if key.retired_at > 0 {
+                format!("{} ago", secs_ago(self.now, key.retired_at))
+            } else {
+                "-".to_string()
+            };
+            writeln!(
+                f,
+                "{:>8}  {:<9}  {:>8}  {retired}",
+                key.idx,
+                role.to_string(),
+                secs_ago(self.now, key.created_at)
+            )?;
+        }
+        match self.next_rotation {
+            Some(at) if at <= self.now => writeln!(f, "next rotation: due now")?,
+            Some(at) => writeln!(
+                f,
+                "next rotation: in {}",
+                human_duration(u64::try_from(at - self.now).unwrap_or(0))
+            )?,
+            None => writeln!(f, "next rotation: manual (auto_rotate is off)")?,
+        }
+        writeln!(
+            f,
+            "replicas (live = seen within {}):",
+            human_duration(self.replica_timeout)
+        )?;
+        if self.replicas.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for r in &self.replicas {
+            let live = self.now - r.last_seen <= self.replica_timeout as i64;
+            writeln!(
+                f,
+                "  {}  {}  loaded version {}{}  seen {} ago{}",
+                r.id,
+                if live { "live" } else { "gone" },
+                r.loaded_version,
+                if r.loaded_version < s.version {
+                    " (behind)"
+                } else {
+                    ""
+                },
+                secs_ago(self.now, r.last_seen),
+                if r.leading { "  rotates" } else { "" }
+            )?;
+        }
+        if self.set.keys.is_empty() {
+            writeln!(f, "ERROR: no keys; run `keystone-rs fernet setup`")?;
+        }
+        if self.safety.is_safe() {
+            writeln!(f, "OK: {}", self.safety)
+        } else {
+            writeln!(f, "UNSAFE: {}", self.safety)
+        }
+    }
+}

@@ -47,6 +47,29 @@ pub enum KeyError {
     InvalidKey { path: PathBuf },
     #[error("key file {} has the largest possible index; cannot rotate past it", path.display())]
     IndexOverflow { path: PathBuf },
+    #[error(
+        "the key-encryption key {} does not exist; run `keystone-rs fernet setup` on one node and copy the file to every node",
+        path.display()
+    )]
+    KekMissing { path: PathBuf },
+    #[error(
+        "{} does not contain a valid key-encryption key (a Fernet key: URL-safe base64 of exactly 32 bytes)",
+        path.display()
+    )]
+    KekInvalid { path: PathBuf },
+    #[error(
+        "Fernet key {idx} in the database cannot be decrypted with the key-encryption key {}: every node needs the same file",
+        path.display()
+    )]
+    KekMismatch { idx: u64, path: PathBuf },
+    #[error("no Fernet keys in the database; run `keystone-rs fernet setup` (or `fernet import --from DIR`)")]
+    DatabaseEmpty,
+    #[error("the Fernet keys in the database have no staged key 0, so they cannot be rotated")]
+    DatabaseNoStagedKey,
+    #[error("the Fernet keys could not be confirmed against the database for {secs} s")]
+    Stale { secs: u64 },
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot {op} {}: {source}", path.display())]
     Io {
         op: &'static str,
@@ -354,6 +377,69 @@ impl KeyRepository {
         Ok(out)
     }
 
+    /// Every key's text, ascending by index, for `fernet import`; fails like `load`
+    /// on an empty repository or an invalid key.
+    pub fn read_keys(&self) -> Result<Vec<KeyText>, KeyError> {
+        let scan = self.scan()?;
+        if scan.keys.is_empty() {
+            return Err(KeyError::Empty {
+                path: self.dir.clone(),
+            });
+        }
+        let mut out = Vec::with_capacity(scan.keys.len());
+        for (index, key) in scan.keys {
+            let text = match (&key.fernet, normalize_key(&read_limited(&key.path)?)) {
+                (Some(_), Some(text)) => text,
+                _ => return Err(KeyError::InvalidKey { path: key.path }),
+            };
+            out.push(KeyText {
+                index,
+                key: text,
+                modified: key.modified,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes keys as Keystone's files (each through a temporary file, mode 0600,
+    /// fsync'd), creating the directory (0700) if missing. Refuses a directory that
+    /// already holds keys: `fernet export` never mixes two key sets.
+    pub fn write_keys(&self, keys: &[(u64, String)]) -> Result<(), KeyError> {
+        self.create_dir()?;
+        let _lock = self.lock();
+        if !self.scan()?.keys.is_empty() {
+            return Err(KeyError::Io {
+                op: "export into",
+                path: self.dir.clone(),
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the directory already holds Fernet keys; export into an empty directory",
+                ),
+            });
+        }
+        for (index, key) in keys {
+            let path = self.dir.join(index.to_string());
+            let tmp = self.dir.join(format!("{index}.tmp"));
+            remove_quietly(&tmp);
+            let written = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(key.as_bytes()).and_then(|()| f.sync_all()));
+            if let Err(source) = written {
+                remove_quietly(&tmp);
+                return Err(KeyError::Io {
+                    op: "write",
+                    path: tmp,
+                    source,
+                });
+            }
+            fs::rename(&tmp, &path).map_err(io_err("rename key to", &path))?;
+        }
+        self.sync_dir()
+    }
+
     fn check_max_active_keys(&self) -> Result<(), KeyError> {
         if self.max_active_keys == 0 {
             return Err(KeyError::InvalidMaxActiveKeys(0));
@@ -549,17 +635,39 @@ pub(super) fn parse_index(name: &str) -> Option<u64> {
 /// newline from `echo`/editors) is ignored, and standard-alphabet `+`/`/`
 /// (keys made with `head -c32 /dev/urandom | base64`) are read as `-`/`_`.
 pub(super) fn parse_key(content: &[u8]) -> Option<Fernet> {
+    Fernet::new(&normalize_key(content)?)
+}
+
+/// Key-file content as the URL-safe base64 text `Fernet::new` takes (see `parse_key`);
+/// None if it is not text.
+pub(super) fn normalize_key(content: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(content).ok()?;
-    let text: String = text
-        .trim_matches(|c: char| c.is_ascii_whitespace())
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            other => other,
-        })
-        .collect();
-    Fernet::new(&text)
+    Some(
+        text.trim_matches(|c: char| c.is_ascii_whitespace())
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                other => other,
+            })
+            .collect(),
+    )
+}
+
+/// A key's text and when its file was written, for `fernet import`. Key material:
+/// never logged.
+pub struct KeyText {
+    pub index: u64,
+    pub key: String,
+    pub modified: SystemTime,
+}
+
+impl fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyText")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(super) fn read_limited(path: &Path) -> Result<Vec<u8>, KeyError> {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod identity;
 pub mod model;
 pub mod policy;

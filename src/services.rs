@@ -8,6 +8,7 @@ use crate::auth::AuthService;
 use crate::cache::Generation;
 use crate::catalog::CatalogProvider;
 use crate::config::Settings;
+use crate::health::HealthService;
 use crate::identity::IdentityService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
@@ -27,4 +28,6 @@ pub struct Services {
     pub policy: Arc<Enforcer>,
     /// Bumped by every write that can change a validation: what render caches key on.
     pub generation: Generation,
+    /// What `/healthcheck` reports.
+    pub health: HealthService,
 }

@@ -16,6 +16,7 @@ use crate::catalog::CatalogProvider;
 use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
+use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
@@ -124,6 +125,12 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             .with_context(|| format!("loading policy file {}", path.display()))?,
         None => Enforcer::with_defaults(),
     };
+    let health = HealthService::new(
+        store.clone(),
+        revoke.clone(),
+        tokens.clone(),
+        settings.healthcheck.disable_by_file_path.clone(),
+    );
     let services = Services {
         settings: Arc::new(settings),
         tokens,
@@ -135,6 +142,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         revoke,
         policy: Arc::new(policy),
         generation: store.generation().clone(),
+        health,
     };
     Ok((services, store))
 }

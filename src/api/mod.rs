@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod error;
 pub mod grants;
 pub mod groups;
+pub mod health;
 pub mod kit;
 pub mod os_ep_filter;
 pub mod os_revoke;
@@ -62,6 +63,7 @@ impl std::ops::Deref for AppState {
 pub fn router() -> Router {
     let mut r = Router::default();
     discovery::routes(&mut r);
+    health::routes(&mut r);
     auth_tokens::routes(&mut r);
     os_revoke::routes(&mut r);
     domains::routes(&mut r);

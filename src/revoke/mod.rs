@@ -300,6 +300,22 @@ impl RevokeService {
     /// True if some event revokes the token. Errors (503) when the index is stale.
     pub fn is_revoked(&self, t: &TokenValues) -> Result<bool> {
         let index = self.read_index()?;
+        self.fresh(&index)?;
+        Ok(index.is_revoked(t))
+    }
+
+    /// Since the last successful refresh (None: never refreshed).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        let index = self.read_index().ok()?;
+        index.last_refresh.map(|t| t.elapsed())
+    }
+
+    /// Ok while the index is fresh enough to answer (what `/healthcheck` reports).
+    pub fn check_fresh(&self) -> Result<()> {
+        self.fresh(&*self.read_index()?)
+    }
+
+    fn fresh(&self, index: &Index) -> Result<()> {
         let age = index
             .last_refresh
             .map_or(std::time::Duration::MAX, |t| t.elapsed());
@@ -312,7 +328,7 @@ impl RevokeService {
                 ),
             });
         }
-        Ok(index.is_revoked(t))
+        Ok(())
     }
 
     /// Records events, then refreshes so this process honours them at once.

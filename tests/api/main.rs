@@ -8,6 +8,7 @@ mod endpoint_filter;
 mod faults;
 mod grants;
 mod groups;
+mod health;
 mod helpers;
 mod keystore;
 mod pagination;

@@ -175,3 +175,25 @@ pub fn credentials(t: &Token) -> Credentials {
         is_admin: false,
     }
 }
+
+/// Who may see operator detail (which health check failed, `/metrics`): a client on
+/// this host that no proxy relayed, or a token that passes `admin_required`.
+pub async fn operator_view(req: &HttpRequest, state: &AppState) -> bool {
+    let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    if !proxied && req.peer_addr().is_some_and(|p| p.ip().is_loopback()) {
+        return true;
+    }
+    match optional_caller(req, state).await {
+        Ok(Some(token)) => state
+            .policy
+            .enforce(
+                "admin_required",
+                &credentials(&token),
+                &Value::Object(Map::new()),
+            )
+            .is_ok(),
+        _ => false,
+    }
+}

@@ -10,7 +10,7 @@ pub mod present;
 pub mod query;
 pub mod router;
 
-pub use caller::{Caller, Target};
+pub use caller::{operator_view, Caller, Target};
 pub use present::{
     collection, entity, json_response, no_content, page_links, Links, PageLinks, PageQuery,
 };

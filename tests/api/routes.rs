@@ -60,7 +60,13 @@ async fn every_route_has_head_and_json_405(app: TestApp) {
             );
             let (get, _, _) = send(&app, "GET", &path, &admin).await;
             let (head, _, body) = send(&app, "HEAD", &path, &admin).await;
-            assert_eq!(head, get, "{}: HEAD answers like GET", route.path);
+            // oslo.middleware's healthcheck answers a healthy HEAD with 204.
+            let expected = if route.path == "/healthcheck" {
+                204
+            } else {
+                get
+            };
+            assert_eq!(head, expected, "{}: HEAD answers like GET", route.path);
             assert_eq!(body, Value::Null, "{}: HEAD has no body", route.path);
             assert_ne!(get, 405, "{}", route.path);
         }

@@ -6,6 +6,7 @@
 //! generation is a miss. A write that lands while a value is being loaded therefore
 //! makes that value stale the moment it is inserted.
 
+use crate::telemetry::metrics;
 use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::Hash;
@@ -39,6 +40,8 @@ impl Generation {
 pub struct GenerationCache<K, V> {
     entries: moka::sync::Cache<K, (u64, V)>,
     generation: Generation,
+    /// The `cache` label of `keystone_cache_requests_total`.
+    name: &'static str,
 }
 
 impl<K, V> std::fmt::Debug for GenerationCache<K, V> {
@@ -61,6 +64,7 @@ where
                 .time_to_live(ttl)
                 .build(),
             generation,
+            name: "unnamed",
         }
     }
 
@@ -78,7 +82,14 @@ where
                 .time_to_live(ttl)
                 .build(),
             generation,
+            name: "unnamed",
         }
+    }
+
+    /// Names the cache in the metrics.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// The generation to tag a value with: read it before loading the value.
@@ -93,10 +104,12 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let current = self.generation.current();
-        match self.entries.get(key) {
+        let found = match self.entries.get(key) {
             Some((loaded_at, value)) if loaded_at == current => Some(value),
             _ => None,
-        }
+        };
+        metrics::cache(self.name, found.is_some());
+        found
     }
 
     /// Stores a value loaded at generation `loaded_at` (from [`Self::current_generation`]).
@@ -112,9 +125,11 @@ where
         let generation = self.generation.current();
         if let Some((loaded_at, value)) = self.entries.get(&key) {
             if loaded_at == generation {
+                metrics::cache(self.name, true);
                 return Ok(value);
             }
         }
+        metrics::cache(self.name, false);
         let value = load().await?;
         self.entries.insert(key, (generation, value.clone()));
         Ok(value)

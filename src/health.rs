@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use std::time::{Duration, SystemTime};
+
 use crate::revoke::RevokeService;
 use crate::store::Store;
+use crate::telemetry::metrics::Readings;
+use crate::token::keys::{KeyRole, TokenKeys};
 use crate::token::provider::TokenProvider;
 
 /// One check's outcome; `reason` is for operators (admin tokens, localhost), never a
@@ -45,6 +49,8 @@ pub struct HealthService {
     revoke: RevokeService,
     tokens: TokenProvider,
     disable_file: Option<PathBuf>,
+    /// `rotation_interval` when this cluster rotates by itself.
+    rotate_every: Option<u64>,
 }
 
 impl HealthService {
@@ -53,13 +59,51 @@ impl HealthService {
         revoke: RevokeService,
         tokens: TokenProvider,
         disable_file: Option<PathBuf>,
+        rotate_every: Option<u64>,
     ) -> Self {
         HealthService {
             store,
             revoke,
             tokens,
             disable_file,
+            rotate_every,
         }
+    }
+
+    /// The state gauges `/metrics` shows: no query, only what is in memory (and, for
+    /// a file repository, one directory listing).
+    pub fn readings(&self) -> Readings {
+        let mut r = Readings {
+            revocation_events: self.revoke.len(),
+            revocation_age: self.revoke.age(),
+            pools: self.store.pool_stats(),
+            ..Readings::default()
+        };
+        match self.tokens.keys() {
+            TokenKeys::Database(ring) => {
+                if let Some((_, state, count)) = ring.loaded() {
+                    let now = self.tokens.clock().now_secs();
+                    r.keys = count;
+                    r.primary_age = u64::try_from(now - state.rotated_at)
+                        .ok()
+                        .map(Duration::from_secs);
+                    r.next_rotation_secs = self
+                        .rotate_every
+                        .map(|every| state.rotated_at + every as i64 - now);
+                }
+            }
+            TokenKeys::File(ring) => {
+                if let Ok(list) = ring.repository().list() {
+                    r.keys = list.len();
+                    // A rotation writes a fresh staged key: its age is the primary's.
+                    r.primary_age = list
+                        .iter()
+                        .find(|k| k.role == KeyRole::Staged)
+                        .and_then(|k| SystemTime::now().duration_since(k.modified).ok());
+                }
+            }
+        }
+        r
     }
 
     /// Runs every check: one `SELECT 1`, the revocation index's age, the key set.

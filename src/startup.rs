@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tracing::warn;
 
 use crate::api::{self, AppState};
 use crate::assignment::AssignmentService;
@@ -23,6 +24,7 @@ use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
 use crate::services::Services;
 use crate::store::Store;
+use crate::telemetry;
 use crate::token::keys::{
     DatabaseKeys, KeyEncryptionKey, KeyRepository, KeyRing, ReplicaIdentity, SafetyCheck,
     SharedKeyRing, TokenKeys,
@@ -130,6 +132,11 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         revoke.clone(),
         tokens.clone(),
         settings.healthcheck.disable_by_file_path.clone(),
+        settings
+            .fernet_tokens
+            .auto_rotate
+            .then_some(settings.fernet_tokens.rotation_interval)
+            .flatten(),
     );
     let services = Services {
         settings: Arc::new(settings),
@@ -254,6 +261,25 @@ pub struct Application {
     server: Server,
     state: AppState,
     store: Store,
+    /// `[metrics] bind`: its own listener, and the port it got.
+    metrics_server: Option<(u16, Server)>,
+}
+
+/// `/metrics` alone, unauthenticated, on `[metrics] bind` (a scrape network).
+fn metrics_listener(bind: &str, data: web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(bind).with_context(|| format!("binding [metrics] bind {bind}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(api::metrics::scrape_open))
+            .default_service(web::to(api::not_found))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }
 
 impl Application {
@@ -264,6 +290,11 @@ impl Application {
         let max_connections = settings.server.max_connections;
         let rotate_every = check_auto_rotation(&settings)?;
         let refresh = Duration::from_secs(settings.revoke.refresh_interval.max(1));
+        let metrics_on = settings.metrics.enabled;
+        let metrics_bind = settings.metrics.bind.clone();
+        if metrics_on && telemetry::metrics::install().is_none() {
+            warn!("another metrics recorder is installed: /metrics is off");
+        }
         let (services, store) = build_services(settings, clock).await?;
         let state = AppState::new(services);
         state.revoke.spawn_upkeep();
@@ -276,10 +307,12 @@ impl Application {
         let listener = TcpListener::bind(&bind).with_context(|| format!("binding {bind}"))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
+        let data_for_metrics = data.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(api::keystone_headers))
+                .wrap(Condition::new(metrics_on, from_fn(api::measure)))
                 .wrap(from_fn(api::normalize_path))
                 .configure(api::routes)
                 .default_service(web::to(api::not_found))
@@ -302,8 +335,13 @@ impl Application {
         server = server
             .max_connections((total / workers).max(1))
             .client_request_timeout(Duration::from_secs(5));
+        let metrics_server = match metrics_bind.filter(|_| metrics_on) {
+            Some(bind) => Some(metrics_listener(&bind, data_for_metrics)?),
+            None => None,
+        };
         Ok(Application {
             port,
+            metrics_server,
             server: server.run(),
             state,
             store,
@@ -323,7 +361,18 @@ impl Application {
         &self.store
     }
 
+    /// The `[metrics] bind` listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            Some((_, metrics)) => {
+                let (api, _) = tokio::join!(self.server, metrics);
+                api
+            }
+            None => self.server.await,
+        }
     }
 }

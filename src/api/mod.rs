@@ -9,6 +9,7 @@ pub mod grants;
 pub mod groups;
 pub mod health;
 pub mod kit;
+pub mod metrics;
 pub mod os_ep_filter;
 pub mod os_revoke;
 pub mod projects;
@@ -64,6 +65,7 @@ pub fn router() -> Router {
     let mut r = Router::default();
     discovery::routes(&mut r);
     health::routes(&mut r);
+    metrics::routes(&mut r);
     auth_tokens::routes(&mut r);
     os_revoke::routes(&mut r);
     domains::routes(&mut r);
@@ -132,6 +134,26 @@ pub async fn normalize_path(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// Counts and times every request by its route template (`[metrics] enabled`).
+pub async fn measure(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    crate::telemetry::metrics::request(
+        res.request().method(),
+        route,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    Ok(res)
 }
 
 /// Headers every Keystone response carries, and `WWW-Authenticate` on every 401.

@@ -149,13 +149,15 @@ impl BodyCache {
                 BODY_CACHE_BYTES,
                 ttl,
                 |token: &String, body: &Bytes| body_weight(token, body),
-            ),
+            )
+            .named("bodies"),
             without_catalog: GenerationCache::weighted(
                 generation,
                 BODY_CACHE_BYTES,
                 ttl,
                 |token: &String, body: &Bytes| body_weight(token, body),
-            ),
+            )
+            .named("bodies_nocatalog"),
         }
     }
 

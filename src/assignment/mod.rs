@@ -85,8 +85,10 @@ impl AssignmentService {
     /// Caches effective roles under the state generation (see [`crate::cache`]).
     pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
         let generation = self.store.generation();
-        self.effective = Some(GenerationCache::new(generation.clone(), capacity, ttl));
-        self.role_graph = Some(GenerationCache::new(generation.clone(), 1, ttl));
+        self.effective =
+            Some(GenerationCache::new(generation.clone(), capacity, ttl).named("effective_roles"));
+        self.role_graph =
+            Some(GenerationCache::new(generation.clone(), 1, ttl).named("role_graph"));
         self
     }
 

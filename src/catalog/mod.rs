@@ -116,9 +116,9 @@ impl CatalogProvider {
         let ttl = std::time::Duration::from_secs(600);
         CatalogProvider {
             store,
-            cache: GenerationCache::new(generation.clone(), 10_000, ttl),
-            sources: GenerationCache::new(generation.clone(), 1, ttl),
-            filters: GenerationCache::new(generation, 10_000, ttl),
+            cache: GenerationCache::new(generation.clone(), 10_000, ttl).named("catalog"),
+            sources: GenerationCache::new(generation.clone(), 1, ttl).named("catalog_sources"),
+            filters: GenerationCache::new(generation, 10_000, ttl).named("endpoint_filters"),
         }
     }
 

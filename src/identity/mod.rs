@@ -108,11 +108,9 @@ impl IdentityService {
 
     /// Serves [`Self::cached_user`] from memory under the state generation.
     pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
-        self.users = Some(GenerationCache::new(
-            self.store.generation().clone(),
-            capacity,
-            ttl,
-        ));
+        self.users = Some(
+            GenerationCache::new(self.store.generation().clone(), capacity, ttl).named("users"),
+        );
         self
     }
 

@@ -95,7 +95,12 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        let waiting = std::time::Instant::now();
+        crate::telemetry::metrics::hash_queue(1.0);
+        let permit = self.permits.acquire().await;
+        crate::telemetry::metrics::hash_queue(-1.0);
+        crate::telemetry::metrics::hash_wait(waiting.elapsed());
+        let _permit = permit.map_err(Error::internal)?;
         let nice = self.nice;
         tokio::task::spawn_blocking(move || {
             lower_this_thread(nice);

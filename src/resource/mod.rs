@@ -74,10 +74,12 @@ impl ResourceService {
     pub fn with_read_cache(mut self, capacity: u64, ttl: std::time::Duration) -> Self {
         let generation = self.store.generation();
         self.cached = Some(ResourceReadCache {
-            projects: GenerationCache::new(generation.clone(), capacity, ttl),
-            domains: GenerationCache::new(generation.clone(), capacity, ttl),
-            projects_by_name: GenerationCache::new(generation.clone(), capacity, ttl),
-            domains_by_name: GenerationCache::new(generation.clone(), capacity, ttl),
+            projects: GenerationCache::new(generation.clone(), capacity, ttl).named("projects"),
+            domains: GenerationCache::new(generation.clone(), capacity, ttl).named("domains"),
+            projects_by_name: GenerationCache::new(generation.clone(), capacity, ttl)
+                .named("projects_by_name"),
+            domains_by_name: GenerationCache::new(generation.clone(), capacity, ttl)
+                .named("domains_by_name"),
         });
         self
     }

@@ -283,7 +283,10 @@ impl Store {
     /// connection goes back clean (or is closed), and `WriteTx::commit` announces the
     /// write in the same transaction.
     pub(crate) async fn begin_write(&self, context: &'static str) -> StoreResult<WriteTx<'_>> {
-        let mut conn = self.write.acquire().await.ctx(context)?;
+        let waiting = std::time::Instant::now();
+        let conn = self.write.acquire().await;
+        crate::telemetry::metrics::db_acquire(waiting.elapsed());
+        let mut conn = conn.ctx(context)?;
         if let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
             discard(conn);
             return Err(classify(context, e));
@@ -383,6 +386,15 @@ impl Store {
             .await
             .ctx("running test SQL")?;
         Ok(())
+    }
+
+    /// (pool, open connections, idle ones), for the metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        let mut stats = vec![("read", self.read.size(), self.read.num_idle())];
+        if self.backend == Backend::Sqlite {
+            stats.push(("write", self.write.size(), self.write.num_idle()));
+        }
+        stats
     }
 
     /// Closes both pools: every later query fails as in an outage (shutdown, and the

@@ -5,6 +5,7 @@
 //! and the scope's roles are re-read each time, so disabling or removing access
 //! takes effect at once even where no revocation event exists.
 
+use crate::telemetry::metrics;
 use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -204,6 +205,7 @@ impl TokenProvider {
                     u32::try_from(token.len() + CACHED_TOKEN_BYTES).unwrap_or(u32::MAX)
                 },
             )
+            .named("tokens")
         });
         TokenProvider {
             cache,
@@ -236,6 +238,12 @@ impl TokenProvider {
     }
 
     pub async fn issue(&self, req: IssueRequest) -> Result<Token> {
+        let issued = self.issue_token(req).await;
+        metrics::issue(if issued.is_ok() { "ok" } else { "error" });
+        issued
+    }
+
+    async fn issue_token(&self, req: IssueRequest) -> Result<Token> {
         let now = self.clock.now();
         // Keystone computes expires_at before taking the Fernet timestamp.
         let expires_at = req.expires_at.unwrap_or_else(|| {
@@ -337,9 +345,23 @@ impl TokenProvider {
 
     /// Validates with `window` extra seconds past expiry (0, or allow_expired_window).
     pub async fn validate(&self, token: &str, window_secs: i64) -> Result<Arc<Token>> {
-        let minted = self.minted(token).await?;
-        self.check_validity(&minted, window_secs).await?;
-        Ok(minted)
+        let minted = match self.minted(token).await {
+            Ok(minted) => minted,
+            Err(e) => {
+                metrics::validation(match e {
+                    Error::Unavailable { .. } | Error::Internal(_) => "unavailable",
+                    _ => "invalid",
+                });
+                return Err(e);
+            }
+        };
+        let (outcome, verdict) = match self.check_validity(&minted, window_secs) {
+            Ok(true) => ("allow_expired", Ok(())),
+            Ok(false) => ("ok", Ok(())),
+            Err((outcome, e)) => (outcome, Err(e)),
+        };
+        metrics::validation(outcome);
+        verdict.map(|()| minted)
     }
 
     /// The token resolved against the database, from the cache when the state it was
@@ -457,20 +479,31 @@ impl TokenProvider {
         Ok(domain)
     }
 
-    /// Keystone's `_is_valid_token`: expiry (with the window), revocation, live user state.
-    async fn check_validity(&self, t: &Token, window_secs: i64) -> Result<()> {
+    /// Keystone's `_is_valid_token`: expiry (with the window), revocation, live user
+    /// state. Ok(true) when accepted only through the allow_expired window; the
+    /// error comes with its metrics outcome.
+    fn check_validity(
+        &self,
+        t: &Token,
+        window_secs: i64,
+    ) -> std::result::Result<bool, (&'static str, Error)> {
         let now = self.clock.now();
         let deadline = t.payload.expires_at + chrono::Duration::seconds(window_secs.max(0));
         if now >= deadline {
-            return Err(Error::token_invalid());
+            return Err(("expired", Error::token_invalid()));
         }
-        if self.revoke.is_revoked(t.revocation_values())? {
-            return Err(Error::token_invalid());
+        match self.revoke.is_revoked(t.revocation_values()) {
+            Ok(false) => {}
+            Ok(true) => return Err(("revoked", Error::token_invalid())),
+            Err(e) => return Err(("unavailable", e)),
         }
         if !t.user.enabled {
-            return Err(Error::not_found(format!("Could not find token: {}.", t.id)));
+            return Err((
+                "invalid",
+                Error::not_found(format!("Could not find token: {}.", t.id)),
+            ));
         }
-        Ok(())
+        Ok(now >= t.payload.expires_at)
     }
 
     pub fn is_expired(&self, t: &Token) -> bool {

@@ -32,6 +32,8 @@ pub struct TestApp {
     pub admin_project_id: String,
     /// What the server was built from, for a second server on the same database.
     pub settings: Settings,
+    /// `[metrics] bind`'s port, when the test set one.
+    pub metrics_port: Option<u16>,
     _dir: tempfile::TempDir,
     pg_db: Option<(String, String)>,
 }
@@ -196,6 +198,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         .await
         .expect("build app");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     let store = app.store().clone();
     let report = bootstrap(
@@ -228,6 +231,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
         admin_user_id: report.user_id,
         admin_project_id: report.project_id,
         settings: settings_copy,
+        metrics_port,
         _dir: dir,
         pg_db,
     })

@@ -11,6 +11,7 @@ mod groups;
 mod health;
 mod helpers;
 mod keystore;
+mod metrics;
 mod pagination;
 mod projects;
 mod random_input;

@@ -1,5 +1,7 @@
 //! Logging setup shared by the binary and the tests (`KEYSTONE_TEST_LOG=1`).
 
+pub mod metrics;
+
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// Bridges the `log` records of our dependencies into tracing, demoting what

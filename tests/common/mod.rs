@@ -208,6 +208,11 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.lines.lock().expect("lines").join("\n")

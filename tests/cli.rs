@@ -229,3 +229,91 @@ fn serve_without_db_sync_says_what_to_run() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("keystone-rs db sync"), "{stderr}");
 }
+
+/// `key_store = database`: a file repository imported, exported back byte for byte,
+/// the keys sealed at rest, rotation and the cluster report, and a missing
+/// key-encryption key refused clearly.
+#[test]
+fn fernet_keys_move_between_files_and_the_database() {
+    let file_mode = [
+        ("fernet_tokens", "max_active_keys", "6"),
+        ("fernet_tokens", "rotation_interval", DAILY),
+    ];
+    let s = Sandbox::new(&file_mode);
+    s.run_ok(&["db", "sync"]);
+    s.run_ok(&["fernet", "setup"]);
+    s.run_ok(&["fernet", "rotate"]);
+    let original = key_files(&s.keys());
+    assert_eq!(names(&original), ["0", "1", "2"]);
+
+    let kek = s.path().join("fernet-kek");
+    let kek_path = kek.display().to_string();
+    let mut db_mode = file_mode.to_vec();
+    db_mode.push(("fernet_tokens", "key_store", "database"));
+    db_mode.push(("fernet_tokens", "key_encryption_key_file", &kek_path));
+    s.write_conf(&db_mode);
+    let setup = s.run_ok(&["fernet", "setup"]);
+    assert!(text(&setup.stdout).contains("created the key-encryption key"));
+    assert_eq!(mode(&kek), 0o600, "key-encryption key mode");
+
+    // The database already holds a set: import needs --replace.
+    let refused = s.run(&[
+        "fernet",
+        "import",
+        "--from",
+        &s.keys().display().to_string(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--replace"));
+    let imported = s.run_ok(&[
+        "fernet",
+        "import",
+        "--from",
+        &s.keys().display().to_string(),
+        "--replace",
+    ]);
+    assert!(
+        text(&imported.stdout).contains("imported 3 keys"),
+        "{}",
+        text(&imported.stdout)
+    );
+
+    // At rest, no key appears in the database file.
+    let dump = fs::read(s.path().join("keystone.db")).expect("database file");
+    let dump = String::from_utf8_lossy(&dump);
+    for (name, key) in &original {
+        assert!(!dump.contains(key.trim()), "key {name} stored in clear");
+    }
+
+    let out = s.path().join("exported");
+    s.run_ok(&["fernet", "export", "--to", &out.display().to_string()]);
+    assert_eq!(
+        key_files(&out),
+        original,
+        "export differs from what was imported"
+    );
+
+    let rotated = s.run_ok(&["fernet", "rotate"]);
+    assert!(
+        text(&rotated.stdout).contains("key 3 is the new primary"),
+        "{}",
+        text(&rotated.stdout)
+    );
+    let check = s.run_ok(&["fernet", "check"]);
+    let report = text(&check.stdout);
+    assert!(
+        report.contains('3') && report.to_lowercase().contains("primary"),
+        "{report}"
+    );
+
+    // Without the key-encryption key the keys cannot be opened: said, not a panic.
+    fs::remove_file(&kek).expect("remove kek");
+    let blind = s.run(&["fernet", "check"]);
+    assert_ne!(blind.status.code(), Some(0));
+    let err = text(&blind.stderr);
+    assert!(
+        err.contains("key-encryption key") || err.contains("fernet-kek"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

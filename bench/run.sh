@@ -17,6 +17,8 @@
 #   (bench/profile.sh profiles validate-hot under callgrind separately)
 #   BENCH_BASELINE=REV         also benchmark git revision REV (built in bench/work/baseline-*),
 #                              interleaved with this tree, with "now / before" columns
+#   BENCH_METRICS_OFF=1        also run validate-hot on a server with [metrics] enabled = false
+#                              (default 1; 0 skips it), for the "metrics cost" check
 #   CARGO_TARGET_DIR           where the release build goes (default: ./target)
 set -euo pipefail
 
@@ -109,7 +111,7 @@ meta() { "${BENCHCTL[@]}" meta --results "$RESULTS" "$@"; }
 # rs_prepare SIDE SCALE PORT [BIN SEED]: seed, start, measure ready-time and idle RSS, get tokens.
 rs_prepare() {
   local side=$1 scale=$2 port=$3 dir=$RUN/$1
-  local BIN=${4:-$BIN} SEED=${5:-$SEED}
+  local BIN=${4:-$BIN} SEED=${5:-$SEED} metrics=${6:-true}
   mkdir -p "$dir"
   local url=http://127.0.0.1:$port
   cat >"$dir/keystone.conf" <<EOF
@@ -123,6 +125,8 @@ key_repository = $dir/fernet-keys
 expiration = 86400
 [server]
 bind = 127.0.0.1:$port
+[metrics]
+enabled = $metrics
 EOF
   log "[$side] seeding the $scale data set"
   "$SEED" --config-file "$dir/keystone.conf" --scale "$scale" --base-url "$url" --revoked-within 86400 \
@@ -279,8 +283,14 @@ if [[ $PYTHON_SIDE == 1 ]]; then
   py_prepare
   SIDES+=(py)
 fi
+# The same tree with metrics off: validate-hot only, to price the metrics.
+HOT_SIDES=("${SIDES[@]}")
+if [[ ${BENCH_METRICS_OFF:-1} == 1 ]]; then
+  rs_prepare nometrics "$SCALE" $((PORT + 4)) "$BIN" "$SEED" false
+  HOT_SIDES+=(nometrics)
+fi
 
-for side in "${SIDES[@]}"; do
+for side in "${HOT_SIDES[@]}"; do
   url=$(cat "$RUN/$side/url")
   code=$(curl -s -o /dev/null --max-time 30 -w '%{http_code}' -H "X-Auth-Token: $(cat "$RUN/$side/admin.token")" \
     -H "X-Subject-Token: $(head -1 "$RUN/$side/tokens.txt")" "$url/v3/auth/tokens")
@@ -293,7 +303,7 @@ log "workloads: ${DURATION}s each (+${WARMUP}s warm-up where marked), sides: ${S
 # Interleaved: each workload runs on every side before the next, so a change in the
 # machine's background load hits the compared figures alike.
 for side in "${SIDES[@]}"; do measure "$side" discovery 64 get.lua /v3 1; done
-for side in "${SIDES[@]}"; do measure "$side" validate-hot 64 validate.lua /v3/auth/tokens 1; done
+for side in "${HOT_SIDES[@]}"; do measure "$side" validate-hot 64 validate.lua /v3/auth/tokens 1; done
 for side in "${SIDES[@]}"; do measure "$side" validate-many 64 validate_many.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-cold 64 validate_cold.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-nocatalog 64 validate.lua '/v3/auth/tokens?nocatalog' 1; done

@@ -366,6 +366,8 @@ def cmd_report(a):
     if has_base:
         bh = rps("base", "validate-hot")
         check("large scale validate-hot within 10% of default scale", vh and bh and vh / bh, vh and bh and vh / bh >= 0.9, fmt_pct(vh / bh) if vh and bh else "")
+    off = rps("nometrics", "validate-hot")
+    check("validate-hot with metrics on within 5% of metrics off", vh and off and vh / off, vh and off and vh / off >= 0.95, fmt_pct(vh / off) if vh and off else "")
     m = val("rs", "idle-rss")
     check("idle RSS <= 50 MB", m, m is not None and m <= 50, f"{fmt_num(m)} MB" if m is not None else "")
     t = val("rs", "ready-time")

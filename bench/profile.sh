@@ -9,6 +9,7 @@
 #   BENCH_PROFILE_TARGET=validate-cold bash bench/profile.sh   # the miss path:
 #                                    # every request a subject never seen before
 #   BENCH_PROFILE_TARGET=rescope bash bench/profile.sh         # token -> project
+#   BENCH_PROFILE_METRICS=false bash bench/profile.sh          # with [metrics] off, to price them
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +42,8 @@ key_repository = $DIR/fernet-keys
 expiration = 86400
 [server]
 bind = 127.0.0.1:$PORT
+[metrics]
+enabled = ${BENCH_PROFILE_METRICS:-true}
 EOF
 "$SEED" --config-file "$DIR/keystone.conf" --scale default --base-url "$URL" \
   --cold-tokens "$REQUESTS" --cold-tokens-out "$DIR/cold-tokens.txt" >&2

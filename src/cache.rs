@@ -40,8 +40,8 @@ impl Generation {
 pub struct GenerationCache<K, V> {
     entries: moka::sync::Cache<K, (u64, V)>,
     generation: Generation,
-    /// The `cache` label of `keystone_cache_requests_total`.
-    name: &'static str,
+    /// `keystone_cache_requests_total` for this cache.
+    counters: metrics::CacheCounters,
 }
 
 impl<K, V> std::fmt::Debug for GenerationCache<K, V> {
@@ -64,7 +64,7 @@ where
                 .time_to_live(ttl)
                 .build(),
             generation,
-            name: "unnamed",
+            counters: metrics::CacheCounters::noop(),
         }
     }
 
@@ -82,13 +82,13 @@ where
                 .time_to_live(ttl)
                 .build(),
             generation,
-            name: "unnamed",
+            counters: metrics::CacheCounters::noop(),
         }
     }
 
     /// Names the cache in the metrics.
     pub fn named(mut self, name: &'static str) -> Self {
-        self.name = name;
+        self.counters = metrics::CacheCounters::new(name);
         self
     }
 
@@ -108,7 +108,7 @@ where
             Some((loaded_at, value)) if loaded_at == current => Some(value),
             _ => None,
         };
-        metrics::cache(self.name, found.is_some());
+        self.counters.record(found.is_some());
         found
     }
 
@@ -125,11 +125,11 @@ where
         let generation = self.generation.current();
         if let Some((loaded_at, value)) = self.entries.get(&key) {
             if loaded_at == generation {
-                metrics::cache(self.name, true);
+                self.counters.record(true);
                 return Ok(value);
             }
         }
-        metrics::cache(self.name, false);
+        self.counters.record(false);
         let value = load().await?;
         self.entries.insert(key, (generation, value.clone()));
         Ok(value)

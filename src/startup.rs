@@ -297,6 +297,7 @@ impl Application {
         }
         let (services, store) = build_services(settings, clock).await?;
         let state = AppState::new(services);
+        telemetry::metrics::spawn_upkeep();
         state.revoke.spawn_upkeep();
         if let TokenKeys::Database(ring) = state.tokens.keys() {
             ring.announce()

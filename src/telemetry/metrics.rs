@@ -3,8 +3,11 @@
 //! is installed. Gauges that describe state (revocations, keys, pools) are read when
 //! scraped, so nothing is computed per request for them.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -104,6 +107,24 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Drains histogram samples into their buckets; `install_recorder` leaves this to
+/// us, and without it samples pile up between scrapes.
+pub fn spawn_upkeep() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    if let Some(handle) = handle() {
+        STARTED.get_or_init(|| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        });
+    }
+}
+
 /// The handle, if metrics are on in this process.
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE.get().and_then(Option::as_ref)
@@ -145,21 +166,90 @@ pub fn render(handle: &PrometheusHandle, r: &Readings) -> String {
     handle.render()
 }
 
-/// A token validation's outcome.
+/// Validation outcomes, in the order of [`VALIDATION_OUTCOMES`].
+const VALIDATION_OUTCOMES: [&str; 6] = [
+    "ok",
+    "allow_expired",
+    "expired",
+    "revoked",
+    "invalid",
+    "unavailable",
+];
+
+/// Handles registered once: an increment is then one atomic add, no key building or
+/// registry lookup on the hot path. Registered on first use, which in the server is
+/// after [`install`].
+fn validation_counters() -> &'static [Counter; 6] {
+    static COUNTERS: OnceLock<[Counter; 6]> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        VALIDATION_OUTCOMES
+            .map(|o| metrics::counter!("keystone_token_validations_total", "outcome" => o))
+    })
+}
+
+/// A token validation's outcome (one of `VALIDATION_OUTCOMES`; anything else counts as
+/// `invalid`).
 pub fn validation(outcome: &'static str) {
-    metrics::counter!("keystone_token_validations_total", "outcome" => outcome).increment(1);
+    let i = VALIDATION_OUTCOMES
+        .iter()
+        .position(|o| *o == outcome)
+        .unwrap_or(4);
+    validation_counters()[i].increment(1);
 }
 
 /// A token issue's outcome.
-pub fn issue(outcome: &'static str) {
-    metrics::counter!("keystone_token_issues_total", "outcome" => outcome).increment(1);
+pub fn issue(ok: bool) {
+    static COUNTERS: OnceLock<[Counter; 2]> = OnceLock::new();
+    let c = COUNTERS.get_or_init(|| {
+        ["ok", "error"].map(|o| metrics::counter!("keystone_token_issues_total", "outcome" => o))
+    });
+    c[usize::from(!ok)].increment(1);
 }
 
-/// A cache lookup.
-pub fn cache(name: &'static str, hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!("keystone_cache_requests_total", "cache" => name, "result" => result)
-        .increment(1);
+/// One cache's hit and miss counters (`GenerationCache` holds them).
+#[derive(Clone)]
+pub struct CacheCounters {
+    hit: Counter,
+    miss: Counter,
+}
+
+impl CacheCounters {
+    pub fn new(name: &'static str) -> Self {
+        CacheCounters {
+            hit: metrics::counter!("keystone_cache_requests_total", "cache" => name, "result" => "hit"),
+            miss: metrics::counter!("keystone_cache_requests_total", "cache" => name, "result" => "miss"),
+        }
+    }
+
+    /// Counts nothing: a cache nobody named.
+    pub fn noop() -> Self {
+        CacheCounters {
+            hit: Counter::noop(),
+            miss: Counter::noop(),
+        }
+    }
+
+    pub fn record(&self, hit: bool) {
+        if hit {
+            self.hit.increment(1);
+        } else {
+            self.miss.increment(1);
+        }
+    }
+}
+
+impl std::fmt::Debug for CacheCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCounters").finish_non_exhaustive()
+    }
+}
+
+type RequestKey = (&'static str, &'static str, String);
+
+/// The request counters and histograms, by (method, status, route template).
+fn request_handles() -> &'static RwLock<HashMap<RequestKey, (Counter, Histogram)>> {
+    static HANDLES: OnceLock<RwLock<HashMap<RequestKey, (Counter, Histogram)>>> = OnceLock::new();
+    HANDLES.get_or_init(Default::default)
 }
 
 /// A finished HTTP request; `route` is the matched template (`/v3/users/{user_id}`),
@@ -168,19 +258,36 @@ pub fn cache(name: &'static str, hit: bool) {
 pub fn request(method: &actix_web::http::Method, route: String, status: u16, elapsed: Duration) {
     let method = static_method(method);
     let status = static_status(status);
-    metrics::counter!(
+    let key = (method, status, route);
+    let seconds = elapsed.as_secs_f64();
+    {
+        let handles = request_handles()
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((count, latency)) = handles.get(&key) {
+            count.increment(1);
+            latency.record(seconds);
+            return;
+        }
+    }
+    let (method, status, route) = key;
+    let count = metrics::counter!(
         "keystone_http_requests_total",
         "method" => method,
         "route" => route.clone(),
         "status" => status
-    )
-    .increment(1);
-    metrics::histogram!(
+    );
+    let latency = metrics::histogram!(
         "keystone_http_request_duration_seconds",
         "method" => method,
-        "route" => route
-    )
-    .record(elapsed.as_secs_f64());
+        "route" => route.clone()
+    );
+    count.increment(1);
+    latency.record(seconds);
+    request_handles()
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert((method, status, route), (count, latency));
 }
 
 fn static_method(m: &actix_web::http::Method) -> &'static str {

@@ -133,15 +133,7 @@ fn signal(server: &Server, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_keys_through_postgres_never_disagree() {
-    let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        assert!(
-            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
-            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("replicas on one PostgreSQL need KEYSTONE_TEST_POSTGRES_URL; not run");
+    let Some(base) = common::postgres_base("replicas on one PostgreSQL") else {
         return;
     };
     let seconds: u64 = std::env::var("KEYSTONE_PROOF_SECONDS")
@@ -149,14 +141,7 @@ async fn replicas_sharing_keys_through_postgres_never_disagree() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60)
         .max(20);
-    let name = format!("ks_replicas_{}", uuid::Uuid::new_v4().simple());
-    let mut admin_conn = sqlx::PgConnection::connect(&base).await.expect("postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin_conn)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&base).expect("url");
-    url.set_path(&format!("/{name}"));
+    let (mut admin_conn, url, name) = common::scratch_database(&base, "ks_replicas").await;
     let mut db = sqlx::PgConnection::connect(url.as_str())
         .await
         .expect("test database");

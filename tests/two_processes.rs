@@ -50,26 +50,10 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_and_grant_removals_reach_the_other_process_within_two_seconds() {
-    let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        assert!(
-            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
-            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("two processes on one PostgreSQL need KEYSTONE_TEST_POSTGRES_URL; not run");
+    let Some(base) = common::postgres_base("two processes on one PostgreSQL") else {
         return;
     };
-    use sqlx::Connection;
-    let name = format!("ks_two_{}", uuid::Uuid::new_v4().simple());
-    let mut admin_conn = sqlx::PgConnection::connect(&base).await.expect("postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin_conn)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&base).expect("url");
-    url.set_path(&format!("/{name}"));
+    let (mut admin_conn, url, name) = common::scratch_database(&base, "ks_two").await;
 
     let sandbox = Sandbox::new(&[]);
     std::fs::write(

@@ -273,3 +273,34 @@ pub fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
         rest.split_whitespace().next()
     }
 }
+
+/// `KEYSTONE_TEST_POSTGRES_URL`, or None (the caller returns) when it is not set;
+/// fails instead when `KEYSTONE_TEST_REQUIRE_POSTGRES` is set, so CI cannot lose it.
+pub fn postgres_base(what: &str) -> Option<String> {
+    let base = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if base.is_none() {
+        assert!(
+            std::env::var("KEYSTONE_TEST_REQUIRE_POSTGRES").is_err(),
+            "KEYSTONE_TEST_REQUIRE_POSTGRES is set but KEYSTONE_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("{what} need KEYSTONE_TEST_POSTGRES_URL; not run");
+    }
+    base
+}
+
+/// A fresh database named `<prefix>_<uuid>` on the server at `base`: the connection
+/// that created it (to drop it afterwards), its URL and its name.
+pub async fn scratch_database(base: &str, prefix: &str) -> (sqlx::PgConnection, url::Url, String) {
+    use sqlx::Connection;
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(base).expect("url");
+    url.set_path(&format!("/{name}"));
+    (admin, url, name)
+}

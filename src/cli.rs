@@ -10,6 +10,7 @@ use crate::bootstrap::{bootstrap, BootstrapOptions};
 use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
+use crate::credential::KeyRotation;
 use crate::startup::database_keys;
 use crate::startup::{build_services, Application};
 use crate::store::Store;
@@ -60,6 +61,21 @@ pub enum Command {
         #[command(subcommand)]
         command: RevokeCommand,
     },
+    /// Credential key repository management ([credential] key_repository).
+    Credential {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CredentialCommand {
+    /// Create the credential key repository with a staged and a primary key.
+    Setup,
+    /// Promote the staged key, refusing while a credential needs a key it would purge.
+    Rotate,
+    /// Re-encrypt every credential with the primary key.
+    Migrate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +249,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (services, _) = build_services(settings, Clock::system()).await?;
             let removed = services.revoke.prune().await?;
             println!("pruned {removed} revocation events");
+            Ok(0)
+        }
+        Command::Credential { command } => credential(command, settings).await,
+    }
+}
+
+/// `credential setup|rotate|migrate` (Keystone's `credential_setup`, `credential_rotate`,
+/// `credential_migrate`).
+async fn credential(command: CredentialCommand, settings: Settings) -> anyhow::Result<i32> {
+    let dir = settings.credential.key_repository.clone();
+    let (services, _) = build_services(settings, Clock::system()).await?;
+    let credentials = &services.credentials;
+    match command {
+        CredentialCommand::Setup => {
+            match credentials.setup_keys()? {
+                SetupOutcome::AlreadyInitialized => {
+                    println!(
+                        "credential key repository {} already initialized",
+                        dir.display()
+                    )
+                }
+                SetupOutcome::Initialized { .. } => println!(
+                    "created credential key repository {} with a staged and a primary key",
+                    dir.display()
+                ),
+            }
+            Ok(0)
+        }
+        CredentialCommand::Rotate => match credentials.rotate_keys().await? {
+            KeyRotation::Rotated(outcome) => {
+                println!(
+                    "rotated: key {} is the new primary; removed {:?}; keys now {:?}",
+                    outcome.new_primary, outcome.removed, outcome.remaining
+                );
+                Ok(0)
+            }
+            KeyRotation::Refused { rows } => {
+                eprintln!(
+                    "refusing to rotate: {rows} credentials are encrypted with a key this rotation would purge; run `keystone-rs credential migrate` first"
+                );
+                Ok(2)
+            }
+        },
+        CredentialCommand::Migrate => {
+            let report = credentials.migrate().await?;
+            println!(
+                "re-encrypted {} credentials with the primary key ({} already were; {} changed meanwhile and were left as they are)",
+                report.migrated, report.already_primary, report.skipped
+            );
             Ok(0)
         }
     }

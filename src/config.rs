@@ -66,6 +66,7 @@ pub struct Settings {
     pub assignment: AssignmentSection,
     pub healthcheck: HealthcheckSection,
     pub metrics: MetricsSection,
+    pub credential: CredentialSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -177,6 +178,19 @@ pub struct ResourceSection {
 pub struct AuthSection {
     /// The order defines the method bitmask inside tokens: keep it identical on every node.
     pub methods: Vec<String>,
+}
+
+/// `[credential]`: the credential store and its encryption keys.
+#[derive(Clone, Debug)]
+pub struct CredentialSection {
+    /// The Fernet key repository that encrypts credential blobs (not the token keys).
+    pub key_repository: PathBuf,
+    /// keystone-rs extension: keys kept by `credential rotate` (Keystone fixes 3).
+    pub max_active_keys: usize,
+    /// Minutes a signed EC2/S3 request stays valid after its timestamp.
+    pub auth_ttl: u64,
+    /// Credentials a user may own; -1: unlimited.
+    pub user_limit: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -332,6 +346,19 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
     ("healthcheck", &["disable_by_file_path"]),
     ("metrics", &["enabled", "bind"]),
+    (
+        "credential",
+        &[
+            "driver",
+            "provider",
+            "key_repository",
+            "max_active_keys",
+            "caching",
+            "cache_time",
+            "auth_ttl",
+            "user_limit",
+        ],
+    ),
     (
         "identity",
         &[
@@ -562,6 +589,7 @@ impl Settings {
                 "the minimum is 2 seconds",
             ));
         }
+        let credential = credential_section(&o)?;
         let public_endpoint = o
             .text("default", "public_endpoint")
             .filter(|s| !s.is_empty())
@@ -676,9 +704,37 @@ impl Settings {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
             },
+            credential,
             warnings,
         })
     }
+}
+
+fn credential_section(o: &Options<'_>) -> Result<CredentialSection, ConfigError> {
+    for (option, only) in [("driver", "sql"), ("provider", "fernet")] {
+        let value = o.text("credential", option).unwrap_or(only);
+        if value != only {
+            return Err(o.invalid(
+                "credential",
+                option,
+                value,
+                &format!("keystone-rs supports {only} only"),
+            ));
+        }
+    }
+    let max_active_keys: usize = o.parse("credential", "max_active_keys", 3)?;
+    if max_active_keys < 1 {
+        return Err(o.invalid("credential", "max_active_keys", "0", "the minimum is 1"));
+    }
+    Ok(CredentialSection {
+        key_repository: PathBuf::from(
+            o.text("credential", "key_repository")
+                .unwrap_or("/etc/keystone/credential-keys/"),
+        ),
+        max_active_keys,
+        auth_ttl: o.parse("credential", "auth_ttl", 15)?,
+        user_limit: o.parse("credential", "user_limit", -1)?,
+    })
 }
 
 struct Options<'a> {

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credential;
 pub mod error;
 pub mod health;
 pub mod identity;

@@ -8,6 +8,7 @@ use crate::auth::AuthService;
 use crate::cache::Generation;
 use crate::catalog::CatalogProvider;
 use crate::config::Settings;
+use crate::credential::CredentialService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
 use crate::policy::Enforcer;
@@ -30,4 +31,5 @@ pub struct Services {
     pub generation: Generation,
     /// What `/healthcheck` reports.
     pub health: HealthService,
+    pub credentials: CredentialService,
 }

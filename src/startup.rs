@@ -17,6 +17,7 @@ use crate::catalog::CatalogProvider;
 use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
+use crate::credential::{CredentialKeys, CredentialService};
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
 use crate::policy::Enforcer;
@@ -138,6 +139,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             .then_some(settings.fernet_tokens.rotation_interval)
             .flatten(),
     );
+    let settings_credential = settings.credential.clone();
     let services = Services {
         settings: Arc::new(settings),
         tokens,
@@ -150,6 +152,14 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         policy: Arc::new(policy),
         generation: store.generation().clone(),
         health,
+        credentials: CredentialService::new(
+            store.clone(),
+            CredentialKeys::new(
+                &settings_credential.key_repository,
+                settings_credential.max_active_keys,
+            ),
+            settings_credential.user_limit,
+        ),
     };
     Ok((services, store))
 }

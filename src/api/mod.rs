@@ -1,8 +1,10 @@
 //! HTTP only: extract, authorize, call a service, render. No SQL here.
 
 pub mod auth_tokens;
+pub mod credentials;
 pub mod discovery;
 pub mod domains;
+pub mod ec2tokens;
 pub mod endpoints;
 pub mod error;
 pub mod grants;
@@ -79,6 +81,9 @@ pub fn router() -> Router {
     roles::routes(&mut r);
     grants::routes(&mut r);
     role_assignments::routes(&mut r);
+    credentials::routes(&mut r);
+    credentials::ec2_routes(&mut r);
+    ec2tokens::routes(&mut r);
     r
 }
 

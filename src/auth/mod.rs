@@ -126,6 +126,39 @@ impl AuthService {
             .await
     }
 
+    /// A project-scoped token for `user` authenticated by `method` outside
+    /// `/v3/auth/tokens` (`ec2credential`: `/v3/ec2tokens`, `/v3/s3tokens`). 401 when
+    /// the user, the project or its domain is disabled or the user has no role there.
+    pub async fn issue_for_project(
+        &self,
+        user: User,
+        project: crate::model::Project,
+        method: &str,
+    ) -> Result<Token> {
+        if !user.enabled {
+            return Err(Error::unauthorized(format!("user {} is disabled", user.id)));
+        }
+        let user_domain = self.resource.cached_domain(&user.domain_id).await?;
+        if !user_domain.enabled {
+            return Err(Error::unauthorized(format!(
+                "domain {} is disabled",
+                user_domain.id
+            )));
+        }
+        let (scope, roles) = self.project_scope(&user, project).await?;
+        self.tokens
+            .issue(IssueRequest {
+                user,
+                user_domain,
+                methods: vec![method.to_string()],
+                scope,
+                roles,
+                expires_at: None,
+                parent_audit_id: None,
+            })
+            .await
+    }
+
     async fn run_methods(&self, req: &AuthRequest) -> Result<Authenticated> {
         let mut methods: Vec<String> = Vec::new();
         for m in &req.methods {

@@ -3,6 +3,7 @@
 
 mod assignment;
 mod catalog;
+mod credential;
 mod identity;
 mod keys;
 mod page;
@@ -11,6 +12,7 @@ mod revoke;
 
 pub use assignment::*;
 pub use catalog::*;
+pub use credential::*;
 pub use identity::*;
 pub use keys::*;
 pub use page::*;

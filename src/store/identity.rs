@@ -224,6 +224,12 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting a user's memberships")?;
+        // Keystone's credential_api.delete_credentials_for_user callback.
+        sqlx::query("DELETE FROM credential WHERE user_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting a user's credentials")?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(tx.conn())

@@ -8,6 +8,7 @@
 
 mod assignment;
 mod catalog;
+mod credential;
 mod identity;
 mod keys;
 mod resource;

@@ -163,6 +163,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option
     };
     settings.fernet_tokens.key_repository = dir.path().join("fernet-keys");
     settings.fernet_tokens.key_encryption_key_file = dir.path().join("fernet-kek");
+    settings.credential.key_repository = dir.path().join("credential-keys");
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     tweak(&mut settings);

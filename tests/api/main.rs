@@ -3,6 +3,7 @@
 
 mod assign_support;
 mod catalog;
+mod credentials;
 mod domains;
 mod endpoint_filter;
 mod faults;

@@ -126,6 +126,7 @@ class Keystone:
         self.auth_url = f"{self.base_url}/v3"
         self.public_url = f"{self.base_url}/v3"
         self.key_repository = tmp / "fernet-keys"
+        self.credential_keys = tmp / "credential-keys"
         self.conf = tmp / "keystone.conf"
         self.log = tmp / "serve.log"
         self.token_options = {"expiration": 3600, "allow_expired_window": 172800}
@@ -147,6 +148,7 @@ class Keystone:
             f"[auth]\nmethods = {AUTH_METHODS}\n"
             f"[token]\n{token}"
             f"[server]\nbind = 127.0.0.1:{self.port}\n"
+            f"[credential]\nkey_repository = {self.credential_keys}\n"
         )
         self.proc = None
 
@@ -173,6 +175,7 @@ class Keystone:
     def start(self):
         self.manage("db", "sync")
         self.manage("fernet", "setup")
+        self.manage("credential", "setup")
         self.manage(
             "bootstrap",
             "--bootstrap-region-id", "RegionOne",

@@ -67,6 +67,7 @@ pub struct Settings {
     pub healthcheck: HealthcheckSection,
     pub metrics: MetricsSection,
     pub credential: CredentialSection,
+    pub unified_limit: UnifiedLimitSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -191,6 +192,21 @@ pub struct CredentialSection {
     pub auth_ttl: u64,
     /// Credentials a user may own; -1: unlimited.
     pub user_limit: i64,
+}
+
+/// `[unified_limit]`: how limits are validated against the project hierarchy.
+#[derive(Clone, Debug)]
+pub struct UnifiedLimitSection {
+    pub enforcement_model: EnforcementModel,
+}
+
+/// `[unified_limit] enforcement_model`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnforcementModel {
+    /// Limits are independent of the hierarchy (Keystone's default).
+    Flat,
+    /// Projects nest at most two deep; a project's limit never exceeds its domain's.
+    StrictTwoLevel,
 }
 
 #[derive(Clone, Debug)]
@@ -357,6 +373,16 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "cache_time",
             "auth_ttl",
             "user_limit",
+        ],
+    ),
+    (
+        "unified_limit",
+        &[
+            "driver",
+            "caching",
+            "cache_time",
+            "list_limit",
+            "enforcement_model",
         ],
     ),
     (
@@ -705,9 +731,38 @@ impl Settings {
                     .map(str::to_string),
             },
             credential,
+            unified_limit: unified_limit_section(&o)?,
             warnings,
         })
     }
+}
+
+fn unified_limit_section(o: &Options<'_>) -> Result<UnifiedLimitSection, ConfigError> {
+    let driver = o.text("unified_limit", "driver").unwrap_or("sql");
+    if driver != "sql" {
+        return Err(o.invalid(
+            "unified_limit",
+            "driver",
+            driver,
+            "keystone-rs supports sql only",
+        ));
+    }
+    let enforcement_model = match o
+        .text("unified_limit", "enforcement_model")
+        .unwrap_or("flat")
+    {
+        "flat" => EnforcementModel::Flat,
+        "strict_two_level" => EnforcementModel::StrictTwoLevel,
+        other => {
+            return Err(o.invalid(
+                "unified_limit",
+                "enforcement_model",
+                other,
+                "expected flat or strict_two_level",
+            ))
+        }
+    };
+    Ok(UnifiedLimitSection { enforcement_model })
 }
 
 fn credential_section(o: &Options<'_>) -> Result<CredentialSection, ConfigError> {

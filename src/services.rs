@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::credential::CredentialService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
+use crate::limit::LimitService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
@@ -32,4 +33,5 @@ pub struct Services {
     /// What `/healthcheck` reports.
     pub health: HealthService,
     pub credentials: CredentialService,
+    pub limits: LimitService,
 }

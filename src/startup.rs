@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::credential::{CredentialKeys, CredentialService};
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
+use crate::limit::LimitService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
@@ -80,7 +81,10 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         store.clone(),
         settings.identity.default_domain_id.clone(),
         revoke.clone(),
-        settings.default.max_project_tree_depth,
+        match settings.unified_limit.enforcement_model.max_project_depth() {
+            Some(model) => settings.default.max_project_tree_depth.min(model),
+            None => settings.default.max_project_tree_depth,
+        },
     );
     let mut assignment = AssignmentService::new(store.clone());
     if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
@@ -140,6 +144,17 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             .flatten(),
     );
     let settings_credential = settings.credential.clone();
+    let model = settings.unified_limit.enforcement_model;
+    if let Some(max) = model.max_project_depth() {
+        let deeper = store.projects_deeper_than(max).await?;
+        if !deeper.is_empty() {
+            anyhow::bail!(
+                "Keystone cannot start due to project hierarchical depth in the current deployment (project_ids: {}) exceeds the enforcement model's maximum limit of {}. Please use a different enforcement model to correct the issue.",
+                deeper.join(", "),
+                max
+            );
+        }
+    }
     let services = Services {
         settings: Arc::new(settings),
         tokens,
@@ -160,6 +175,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             ),
             settings_credential.user_limit,
         ),
+        limits: LimitService::new(store.clone(), model),
     };
     Ok((services, store))
 }

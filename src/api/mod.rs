@@ -11,6 +11,7 @@ pub mod grants;
 pub mod groups;
 pub mod health;
 pub mod kit;
+pub mod limits;
 pub mod metrics;
 pub mod os_ep_filter;
 pub mod os_revoke;
@@ -82,6 +83,7 @@ pub fn router() -> Router {
     grants::routes(&mut r);
     role_assignments::routes(&mut r);
     credentials::routes(&mut r);
+    limits::routes(&mut r);
     credentials::ec2_routes(&mut r);
     ec2tokens::routes(&mut r);
     r

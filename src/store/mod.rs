@@ -11,12 +11,14 @@ mod catalog;
 mod credential;
 mod identity;
 mod keys;
+mod limit;
 mod resource;
 mod revoke;
 mod select;
 
 pub(crate) use assignment::assignment_type;
 pub use keys::RotationLock;
+pub use limit::RegisteredLimitWrite;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -276,6 +276,12 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting a project's credentials")?;
+        // Keystone's unified_limit_api.delete_limits_for_project callback.
+        sqlx::query("DELETE FROM unified_limit WHERE project_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting a project's limits")?;
         let done = sqlx::query(
             "DELETE FROM project WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM project AS child WHERE child.parent_id = $1)",
         )
@@ -552,6 +558,7 @@ impl Store {
             "DELETE FROM group_membership WHERE group_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
             "DELETE FROM project_tag WHERE project_id IN (SELECT id FROM project WHERE domain_id = $1)",
             "DELETE FROM credential WHERE project_id IN (SELECT id FROM project WHERE domain_id = $1) OR user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+            "DELETE FROM unified_limit WHERE domain_id = $1 OR project_id IN (SELECT id FROM project WHERE domain_id = $1)",
             "DELETE FROM implied_role WHERE prior_role_id IN (SELECT id FROM role WHERE domain_id = $1) OR implied_role_id IN (SELECT id FROM role WHERE domain_id = $1)",
             "DELETE FROM role WHERE domain_id = $1",
             "DELETE FROM users WHERE domain_id = $1",

@@ -12,6 +12,7 @@ mod groups;
 mod health;
 mod helpers;
 mod keystore;
+mod limits;
 mod metrics;
 mod pagination;
 mod projects;

@@ -388,11 +388,13 @@ def _osc_in_process(argv):
     return OscResult(argv, rc, out.getvalue(), err.getvalue())
 
 
-def osc_run(keystone, *args, **auth):
+def osc_run(keystone, *args, own_process=False, **auth):
     """Run `openstack <auth options> <args>`; returns an OscResult
-    (returncode, stdout, stderr); the caller checks returncode."""
+    (returncode, stdout, stderr); the caller checks returncode. `own_process`: as a
+    subprocess whatever E2E_OSC_SUBPROCESS says (for commands whose client keeps
+    module-level state, such as the ec2 commands' keystoneclient)."""
     argv = [*osc_auth_args(keystone, **auth), *args]
-    if os.environ.get("E2E_OSC_SUBPROCESS"):
+    if own_process or os.environ.get("E2E_OSC_SUBPROCESS"):
         out = subprocess.run([OPENSTACK, *argv], env=osc_env(), stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, timeout=120)
         return OscResult(argv, out.returncode, out.stdout, out.stderr)

@@ -243,7 +243,8 @@ impl AuthService {
                 .any(|m| !PRIMARY_METHODS.contains(&m.as_str()));
         if delegated {
             return Err(Error::ForbiddenAction(
-                "Using a delegated token to create another token is not allowed.".into(),
+                // Keystone's ForbiddenAction(action=...): its format adds a period.
+                "You are not authorized to perform the requested action: Using a delegated token to create another token is not allowed..".into(),
             ));
         }
         let scoped = !matches!(original.scope, Scope::Unscoped);

@@ -641,6 +641,29 @@ async fn ec2_and_s3_tokens(app: TestApp) {
     let (s, v) = app.validate(&admin, &subject, "").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["token"]["methods"], json!(["ec2credential"]));
+    // It authorizes nothing (Keystone 30, LP#2153453) and is not exchanged for another.
+    for path in ["/v3/projects", "/v3/auth/projects", "/v3/users"] {
+        let (s, b) = call(&app, Method::GET, path, Some(&subject), None).await;
+        assert_eq!(s, 403, "{path}: {b}");
+        assert_eq!(
+            message(&b),
+            "You are not authorized to perform the requested action."
+        );
+    }
+    let (s, _) = app.validate(&subject, &admin, "").await;
+    assert_eq!(s, 403);
+    let (s, _, b) = app
+        .post_auth(
+            json!({"auth": {"identity": {"methods": ["token"], "token": {"id": subject}},
+                   "scope": {"project": {"id": project}}}}),
+            "",
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(
+        message(&b),
+        "You are not authorized to perform the requested action: Using a delegated token to create another token is not allowed.."
+    );
 
     // Wrong secret, unknown key, no access, stale timestamp: 401; a member: 403.
     let (s, _, _) = post("/v3/ec2tokens", admin.clone(), ec2_request(&now, "wrong")).await;

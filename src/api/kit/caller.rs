@@ -33,12 +33,19 @@ pub fn app_state(req: &HttpRequest) -> ApiResult<web::Data<AppState>> {
 }
 
 /// The `X-Auth-Token` when it validates (window 0). An invalid, expired or revoked
-/// token is no caller at all, as in Keystone; an outage is a 503, never a 401.
+/// token is no caller at all, as in Keystone; an outage is a 503, never a 401. A token
+/// minted from an EC2/S3 signature authorizes nothing (Keystone 30's auth context,
+/// LP#2153453): 403; it can still be validated as a subject token.
 pub async fn optional_caller(req: &HttpRequest, state: &AppState) -> ApiResult<Option<Arc<Token>>> {
     let Some(raw) = header(req, "X-Auth-Token") else {
         return Ok(None);
     };
     match state.tokens.validate(raw, 0).await {
+        Ok(t) if t.payload.methods.iter().any(|m| m == "ec2credential") => {
+            Err(ApiError::Service(Error::Forbidden {
+                detail: "EC2 credential tokens cannot be used for authorization.".into(),
+            }))
+        }
         Ok(t) => Ok(Some(t)),
         Err(e @ (Error::Unavailable { .. } | Error::Internal(_))) => Err(e.into()),
         Err(_) => Ok(None),

@@ -154,6 +154,9 @@ connection = sqlite:///$STATE/keystone.db
 [fernet_tokens]
 key_repository = $STATE/fernet-keys
 
+[credential]
+key_repository = $STATE/credential-keys
+
 [server]
 bind = 127.0.0.1:$PORT
 EOF
@@ -185,6 +188,7 @@ PASSWORD=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))')
 echo "== keystone-rs: $BIN"
 "$BIN" --config-file "$CONF" db sync
 "$BIN" --config-file "$CONF" fernet setup
+"$BIN" --config-file "$CONF" credential setup
 OS_BOOTSTRAP_PASSWORD=$PASSWORD "$BIN" --config-file "$CONF" bootstrap \
     --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \
     --bootstrap-service-name keystone --bootstrap-region-id RegionOne \

@@ -230,3 +230,47 @@ def test_ec2_sigv4_signed_by_botocore(keystone, ec2_credential):
     assert resp.json()["token"]["project"]["id"] == admin.project_id
     body["credentials"]["params"] = {**params, "Action": "TerminateInstances"}
     assert post(keystone, "/ec2tokens", body).status_code == 401
+
+
+def test_swift_s3token_middleware(keystone, ec2_credential):
+    """Swift's own s3token filter (what a Swift proxy runs behind s3api), with service
+    authentication as Keystone 30 requires, in front of a small WSGI app: a request
+    signed by botocore reaches the app as the credential's project, a forged one is
+    refused with S3's AccessDenied (401 from s3token)."""
+    from swift.common import swob
+    from swift.common.middleware.s3api import s3token
+
+    admin, cred = ec2_credential
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(path=environ["PATH_INFO"], project=environ.get("HTTP_X_PROJECT_ID"),
+                    user=environ.get("HTTP_X_USER_ID"), roles=environ.get("HTTP_X_ROLES"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    middleware = s3token.filter_factory(
+        {}, auth_uri=keystone.auth_url, secret_cache_duration="0", auth_type="password",
+        auth_url=keystone.auth_url, username="admin", password=ADMIN_PASSWORD,
+        user_domain_id="default", project_name="admin", project_domain_id="default",
+    )(app)
+
+    def s3_request(secret):
+        req = AWSRequest(method="GET", url="http://s3.example.org/bucket/key.txt")
+        auth = CapturingS3SigV4(Credentials(cred["access"], secret), "s3", "us-east-1")
+        auth.add_auth(req)
+        details = {"access_key": cred["access"], "signature": sigv4_signature(req),
+                   "string_to_sign": auth.signed, "check_signature": lambda _: False}
+        return swob.Request.blank("/v1/AUTH_placeholder/bucket/key.txt",
+                                  environ={"s3api.auth_details": details})
+
+    resp = s3_request(cred["secret"]).get_response(middleware)
+    assert resp.status_int == 200, resp.body
+    assert seen["path"] == f"/v1/AUTH_{admin.project_id}/bucket/key.txt"
+    assert seen["project"] == admin.project_id and seen["user"] == admin.user_id
+    assert "admin" in seen["roles"].split(",")
+
+    seen.clear()
+    resp = s3_request(uuid.uuid4().hex).get_response(middleware)
+    assert resp.status_int == 401 and b"AccessDenied" in resp.body
+    assert seen == {}

@@ -5,6 +5,7 @@
 //! stores its revocation event in the same transaction as the write, then refreshes
 //! the revocation index so this process refuses the old tokens at once.
 
+pub mod legacy_hash;
 pub mod password;
 
 use crate::cache::{read_through, GenerationCache};

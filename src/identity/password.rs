@@ -159,6 +159,10 @@ thread_local! {
 /// algorithm, version, parameters and salt come from the stored PHC string, and the
 /// result is compared in constant time. Anything unparsable is a mismatch.
 fn verify_blocking(default_blocks: usize, password: &[u8], stored: &str) -> bool {
+    // A hash imported from Python Keystone (bcrypt, scrypt, pbkdf2).
+    if super::legacy_hash::is_legacy(stored) {
+        return super::legacy_hash::verify(password, stored);
+    }
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };

@@ -12,6 +12,7 @@ mod groups;
 mod health;
 mod helpers;
 mod keystore;
+mod legacy_passwords;
 mod limits;
 mod metrics;
 mod pagination;

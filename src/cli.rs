@@ -82,6 +82,20 @@ pub enum CredentialCommand {
 pub enum DbCommand {
     /// Create or upgrade the schema.
     Sync,
+    /// Import a Python Keystone database (2023.1 or newer), keeping every id and
+    /// password hash, in one transaction. Run `db sync` first.
+    Import {
+        /// Keystone's `[database] connection`, e.g. sqlite:////var/lib/keystone/keystone.db
+        /// or postgresql://keystone:secret@db/keystone.
+        #[arg(long = "from")]
+        from: String,
+        /// Empty the target's identity tables first (otherwise a non-empty target is refused).
+        #[arg(long)]
+        replace: bool,
+        /// Read and check everything, print what would be written, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +216,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "database schema is up to date ({})",
                 settings.database.connection.redacted()
             );
+            Ok(0)
+        }
+        Command::Db {
+            command:
+                DbCommand::Import {
+                    from,
+                    replace,
+                    dry_run,
+                },
+        } => {
+            let from = crate::config::DatabaseUrl::parse(&from)
+                .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let store = Store::connect(
+                &settings.database.connection,
+                2,
+                std::time::Duration::from_secs(settings.database.pool_timeout),
+            )
+            .await?;
+            store.migrate().await.context("applying migrations")?;
+            let report = crate::import::import(&store, &from, replace, dry_run).await?;
+            print!("{}", report.table());
+            if report.written {
+                println!(
+                    "imported into {} (Keystone schema {})",
+                    settings.database.connection.redacted(),
+                    report.revisions.join(", ")
+                );
+            } else {
+                println!("dry run: nothing was written");
+            }
             Ok(0)
         }
         Command::Bootstrap(args) => {

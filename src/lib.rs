@@ -14,6 +14,7 @@ pub mod credential;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod import;
 pub mod limit;
 pub mod model;
 pub mod policy;

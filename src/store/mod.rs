@@ -10,14 +10,18 @@ mod assignment;
 mod catalog;
 mod credential;
 mod identity;
+mod import;
 mod keys;
+mod keystone_source;
 mod limit;
 mod resource;
 mod revoke;
 mod select;
 
 pub(crate) use assignment::assignment_type;
+pub use import::ImportWrite;
 pub use keys::RotationLock;
+pub use keystone_source::KeystoneSource;
 pub use limit::RegisteredLimitWrite;
 
 use std::str::FromStr;

@@ -1,0 +1,33 @@
+//! `db import`: rows read from a Python Keystone database, already in keystone-rs's
+//! shape (table and column names of our schema), to be written in one transaction.
+
+/// One value of a row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    /// A NULL in an integer column (PostgreSQL types its parameters).
+    NullInt,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl Cell {
+    pub fn opt_text(v: Option<String>) -> Cell {
+        v.map_or(Cell::Null, Cell::Text)
+    }
+}
+
+/// The rows of one of our tables, in insertion order (parents before children).
+#[derive(Clone, Debug)]
+pub struct ImportTable {
+    /// What the report calls the family ("domains", "users", ...).
+    pub family: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub rows: Vec<Vec<Cell>>,
+    /// Rows of the source not imported, with why.
+    pub skipped: Vec<(usize, String)>,
+    /// Rows read from the source.
+    pub read: usize,
+}

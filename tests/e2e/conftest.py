@@ -184,6 +184,10 @@ class Keystone:
             "--bootstrap-internal-url", self.public_url,
             env={"OS_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
         )
+        self.serve()
+
+    def serve(self):
+        """`serve` in the background, once the database and keys are in place."""
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [self.bin, "--config-file", str(self.conf), "serve"],

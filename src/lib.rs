@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod model;
+pub mod policies;
 pub mod policy;
 pub mod resource;
 pub mod revoke;

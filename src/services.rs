@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::credential::CredentialService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
+use crate::policies::PolicyService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
@@ -32,4 +33,6 @@ pub struct Services {
     /// What `/healthcheck` reports.
     pub health: HealthService,
     pub credentials: CredentialService,
+    /// Stored policy blobs (`/v3/policies`), never enforced.
+    pub policies: PolicyService,
 }

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::credential::{CredentialKeys, CredentialService};
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
+use crate::policies::PolicyService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
@@ -141,6 +142,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     );
     let settings_credential = settings.credential.clone();
     let services = Services {
+        policies: PolicyService::new(store.clone()),
         settings: Arc::new(settings),
         tokens,
         auth,

@@ -14,6 +14,7 @@ pub mod kit;
 pub mod metrics;
 pub mod os_ep_filter;
 pub mod os_revoke;
+pub mod policies;
 pub mod projects;
 pub mod regions;
 pub mod render;
@@ -84,6 +85,7 @@ pub fn router() -> Router {
     credentials::routes(&mut r);
     credentials::ec2_routes(&mut r);
     ec2tokens::routes(&mut r);
+    policies::routes(&mut r);
     r
 }
 

@@ -7,6 +7,7 @@ mod credential;
 mod identity;
 mod keys;
 mod page;
+mod policy;
 mod resource;
 mod revoke;
 
@@ -16,6 +17,7 @@ pub use credential::*;
 pub use identity::*;
 pub use keys::*;
 pub use page::*;
+pub use policy::*;
 pub use resource::*;
 pub use revoke::*;
 

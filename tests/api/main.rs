@@ -14,6 +14,7 @@ mod helpers;
 mod keystore;
 mod metrics;
 mod pagination;
+mod policies;
 mod projects;
 mod random_input;
 mod revocation;

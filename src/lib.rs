@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credential;
+pub mod endpoint_policy;
 pub mod error;
 pub mod health;
 pub mod identity;

@@ -9,6 +9,7 @@ use crate::cache::Generation;
 use crate::catalog::CatalogProvider;
 use crate::config::Settings;
 use crate::credential::CredentialService;
+use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
 use crate::policies::PolicyService;
@@ -35,4 +36,6 @@ pub struct Services {
     pub credentials: CredentialService,
     /// Stored policy blobs (`/v3/policies`), never enforced.
     pub policies: PolicyService,
+    /// OS-ENDPOINT-POLICY associations and an endpoint's policy.
+    pub endpoint_policy: EndpointPolicyService,
 }

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
 use crate::credential::{CredentialKeys, CredentialService};
+use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
 use crate::policies::PolicyService;
@@ -141,15 +142,22 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             .flatten(),
     );
     let settings_credential = settings.credential.clone();
+    let catalog = CatalogProvider::new(store.clone());
+    let policies = PolicyService::new(store.clone());
     let services = Services {
-        policies: PolicyService::new(store.clone()),
+        endpoint_policy: EndpointPolicyService::new(
+            store.clone(),
+            catalog.clone(),
+            policies.clone(),
+        ),
+        policies,
         settings: Arc::new(settings),
         tokens,
         auth,
         identity,
         resource,
         assignment,
-        catalog: CatalogProvider::new(store.clone()),
+        catalog,
         revoke,
         policy: Arc::new(policy),
         generation: store.generation().clone(),

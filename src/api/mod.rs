@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod domains;
 pub mod ec2tokens;
+pub mod endpoint_policy;
 pub mod endpoints;
 pub mod error;
 pub mod grants;
@@ -86,6 +87,7 @@ pub fn router() -> Router {
     credentials::ec2_routes(&mut r);
     ec2tokens::routes(&mut r);
     policies::routes(&mut r);
+    endpoint_policy::routes(&mut r);
     r
 }
 

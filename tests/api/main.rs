@@ -6,6 +6,7 @@ mod catalog;
 mod credentials;
 mod domains;
 mod endpoint_filter;
+mod endpoint_policy;
 mod faults;
 mod grants;
 mod groups;

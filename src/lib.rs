@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credential;
+pub mod domain_config;
 pub mod endpoint_policy;
 pub mod error;
 pub mod health;

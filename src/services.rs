@@ -9,6 +9,7 @@ use crate::cache::Generation;
 use crate::catalog::CatalogProvider;
 use crate::config::Settings;
 use crate::credential::CredentialService;
+use crate::domain_config::DomainConfigService;
 use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
@@ -38,4 +39,6 @@ pub struct Services {
     pub policies: PolicyService,
     /// OS-ENDPOINT-POLICY associations and an endpoint's policy.
     pub endpoint_policy: EndpointPolicyService,
+    /// Domain configuration (`/v3/domains/{id}/config`).
+    pub domain_config: DomainConfigService,
 }

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
 use crate::credential::{CredentialKeys, CredentialService};
+use crate::domain_config::DomainConfigService;
 use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
@@ -144,7 +145,14 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     let settings_credential = settings.credential.clone();
     let catalog = CatalogProvider::new(store.clone());
     let policies = PolicyService::new(store.clone());
+    let domain_config = DomainConfigService::new(
+        store.clone(),
+        settings.identity.list_limit,
+        settings.identity.default_domain_id.clone(),
+        settings.domain_config.allow_unsupported_drivers,
+    );
     let services = Services {
+        domain_config,
         endpoint_policy: EndpointPolicyService::new(
             store.clone(),
             catalog.clone(),

@@ -3,6 +3,7 @@
 pub mod auth_tokens;
 pub mod credentials;
 pub mod discovery;
+pub mod domain_config;
 pub mod domains;
 pub mod ec2tokens;
 pub mod endpoint_policy;
@@ -72,6 +73,7 @@ pub fn router() -> Router {
     metrics::routes(&mut r);
     auth_tokens::routes(&mut r);
     os_revoke::routes(&mut r);
+    domain_config::routes(&mut r);
     domains::routes(&mut r);
     projects::routes(&mut r);
     users::routes(&mut r);

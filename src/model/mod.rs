@@ -4,6 +4,7 @@
 mod assignment;
 mod catalog;
 mod credential;
+mod domain_config;
 mod identity;
 mod keys;
 mod page;
@@ -14,6 +15,7 @@ mod revoke;
 pub use assignment::*;
 pub use catalog::*;
 pub use credential::*;
+pub use domain_config::*;
 pub use identity::*;
 pub use keys::*;
 pub use page::*;

@@ -9,6 +9,7 @@
 mod assignment;
 mod catalog;
 mod credential;
+mod domain_config;
 mod identity;
 mod keys;
 mod policy;

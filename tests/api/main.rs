@@ -4,6 +4,7 @@
 mod assign_support;
 mod catalog;
 mod credentials;
+mod domain_config;
 mod domains;
 mod endpoint_filter;
 mod endpoint_policy;

@@ -1,4 +1,5 @@
-//! /v3/domains/{id}/config and /v3/domains/config/default (`keystone/api/domains.py`):
+//! /v3/domains/{id}/config and /v3/domains/config/default, `.../config/{group}/default`,
+//! `.../config/{group}/{option}/default` (`keystone/api/domains.py`):
 //! a domain's `identity`/`ldap` options. Every route enforces before it looks at the
 //! body; GET enforces even for an unknown domain and reports it last, as Keystone does
 //! so as not to leak which domains exist.
@@ -209,8 +210,8 @@ async fn default_option(
 
 pub fn routes(r: &mut Router) {
     r.add(resource("/v3/domains/config/default").get(default_config))
-        .add(resource("/v3/domains/config/default/{group}").get(default_group))
-        .add(resource("/v3/domains/config/default/{group}/{option}").get(default_option))
+        .add(resource("/v3/domains/config/{group}/default").get(default_group))
+        .add(resource("/v3/domains/config/{group}/{option}/default").get(default_option))
         .add(
             resource("/v3/domains/{domain_id}/config")
                 .get(get_config)

@@ -347,7 +347,7 @@ async fn domain_config_defaults(app: TestApp) {
     let (s, b) = call(
         &app,
         Method::GET,
-        "/v3/domains/config/default/identity",
+        "/v3/domains/config/identity/default",
         Some(&admin),
         None,
     )
@@ -360,7 +360,7 @@ async fn domain_config_defaults(app: TestApp) {
     let (s, b) = call(
         &app,
         Method::GET,
-        "/v3/domains/config/default/ldap/page_size",
+        "/v3/domains/config/ldap/page_size/default",
         Some(&admin),
         None,
     )
@@ -370,7 +370,7 @@ async fn domain_config_defaults(app: TestApp) {
     let (s, b) = call(
         &app,
         Method::GET,
-        "/v3/domains/config/default/ldap/password",
+        "/v3/domains/config/ldap/password/default",
         Some(&admin),
         None,
     )
@@ -383,7 +383,7 @@ async fn domain_config_defaults(app: TestApp) {
     let (s, b) = call(
         &app,
         Method::GET,
-        "/v3/domains/config/default/token",
+        "/v3/domains/config/token/default",
         Some(&admin),
         None,
     )

@@ -59,6 +59,7 @@ pub struct Settings {
     pub fernet_tokens: FernetTokensSection,
     pub identity: IdentitySection,
     pub resource: ResourceSection,
+    pub domain_config: DomainConfigSection,
     pub auth: AuthSection,
     pub revoke: RevokeSection,
     pub oslo_policy: OsloPolicySection,
@@ -167,6 +168,14 @@ pub struct IdentitySection {
     pub max_password_length: usize,
     /// Default page size of `/v3/users` and `/v3/groups` (else `[DEFAULT] list_limit`).
     pub list_limit: Option<usize>,
+}
+
+/// `[domain_config]`: the domain configuration API.
+#[derive(Debug, Clone)]
+pub struct DomainConfigSection {
+    /// keystone-rs: store a domain's `identity.driver` other than `sql` (which it
+    /// never loads: every domain is served from SQL) instead of refusing it with 403.
+    pub allow_unsupported_drivers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +404,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("resource", &["list_limit"]),
+    ("domain_config", &["allow_unsupported_drivers"]),
     ("auth", &["methods"]),
     (
         "revoke",
@@ -674,6 +684,13 @@ impl Settings {
             },
             resource: ResourceSection {
                 list_limit: o.parse_opt("resource", "list_limit")?,
+            },
+            domain_config: DomainConfigSection {
+                allow_unsupported_drivers: o.parse_bool(
+                    "domain_config",
+                    "allow_unsupported_drivers",
+                    false,
+                )?,
             },
             auth: AuthSection { methods },
             revoke: RevokeSection {

@@ -9,9 +9,12 @@ use crate::cache::Generation;
 use crate::catalog::CatalogProvider;
 use crate::config::Settings;
 use crate::credential::CredentialService;
+use crate::domain_config::DomainConfigService;
+use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::IdentityService;
 use crate::limit::LimitService;
+use crate::policies::PolicyService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
@@ -34,4 +37,10 @@ pub struct Services {
     pub health: HealthService,
     pub credentials: CredentialService,
     pub limits: LimitService,
+    /// Stored policy blobs (`/v3/policies`), never enforced.
+    pub policies: PolicyService,
+    /// OS-ENDPOINT-POLICY associations and an endpoint's policy.
+    pub endpoint_policy: EndpointPolicyService,
+    /// Domain configuration (`/v3/domains/{id}/config`).
+    pub domain_config: DomainConfigService,
 }

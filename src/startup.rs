@@ -18,9 +18,12 @@ use crate::clock::Clock;
 use crate::config::KeyStoreKind;
 use crate::config::Settings;
 use crate::credential::{CredentialKeys, CredentialService};
+use crate::domain_config::DomainConfigService;
+use crate::endpoint_policy::EndpointPolicyService;
 use crate::health::HealthService;
 use crate::identity::{IdentityService, PasswordHasher};
 use crate::limit::LimitService;
+use crate::policies::PolicyService;
 use crate::policy::Enforcer;
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, RevokeSettings};
@@ -155,14 +158,29 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             );
         }
     }
+    let catalog = CatalogProvider::new(store.clone());
+    let policies = PolicyService::new(store.clone());
+    let domain_config = DomainConfigService::new(
+        store.clone(),
+        settings.identity.list_limit,
+        settings.identity.default_domain_id.clone(),
+        settings.domain_config.allow_unsupported_drivers,
+    );
     let services = Services {
+        domain_config,
+        endpoint_policy: EndpointPolicyService::new(
+            store.clone(),
+            catalog.clone(),
+            policies.clone(),
+        ),
+        policies,
         settings: Arc::new(settings),
         tokens,
         auth,
         identity,
         resource,
         assignment,
-        catalog: CatalogProvider::new(store.clone()),
+        catalog,
         revoke,
         policy: Arc::new(policy),
         generation: store.generation().clone(),

@@ -3,8 +3,10 @@
 pub mod auth_tokens;
 pub mod credentials;
 pub mod discovery;
+pub mod domain_config;
 pub mod domains;
 pub mod ec2tokens;
+pub mod endpoint_policy;
 pub mod endpoints;
 pub mod error;
 pub mod grants;
@@ -15,6 +17,7 @@ pub mod limits;
 pub mod metrics;
 pub mod os_ep_filter;
 pub mod os_revoke;
+pub mod policies;
 pub mod projects;
 pub mod regions;
 pub mod render;
@@ -71,6 +74,7 @@ pub fn router() -> Router {
     metrics::routes(&mut r);
     auth_tokens::routes(&mut r);
     os_revoke::routes(&mut r);
+    domain_config::routes(&mut r);
     domains::routes(&mut r);
     projects::routes(&mut r);
     users::routes(&mut r);
@@ -86,6 +90,8 @@ pub fn router() -> Router {
     limits::routes(&mut r);
     credentials::ec2_routes(&mut r);
     ec2tokens::routes(&mut r);
+    policies::routes(&mut r);
+    endpoint_policy::routes(&mut r);
     r
 }
 

@@ -4,22 +4,26 @@
 mod assignment;
 mod catalog;
 mod credential;
+mod domain_config;
 mod identity;
 mod import;
 mod keys;
 mod limit;
 mod page;
+mod policy;
 mod resource;
 mod revoke;
 
 pub use assignment::*;
 pub use catalog::*;
 pub use credential::*;
+pub use domain_config::*;
 pub use identity::*;
 pub use import::*;
 pub use keys::*;
 pub use limit::*;
 pub use page::*;
+pub use policy::*;
 pub use resource::*;
 pub use revoke::*;
 

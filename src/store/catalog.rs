@@ -148,6 +148,11 @@ impl Store {
             }
         }
         for id in ids {
+            sqlx::query("DELETE FROM policy_association WHERE region_id = $1")
+                .bind(id)
+                .execute(tx.conn())
+                .await
+                .ctx("deleting a region's policy associations")?;
             sqlx::query("DELETE FROM region WHERE id = $1")
                 .bind(id)
                 .execute(tx.conn())
@@ -218,7 +223,7 @@ impl Store {
     }
 
     /// Deletes a service with its endpoints (and, by cascade, their project
-    /// associations) in one transaction, as Keystone's SQL driver does.
+    /// associations, and the policy associations naming either) in one transaction, as Keystone's SQL driver does.
     pub async fn delete_service(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write("deleting a service").await?;
         sqlx::query(
@@ -228,6 +233,13 @@ impl Store {
         .execute(tx.conn())
         .await
         .ctx("deleting a service's endpoint associations")?;
+        sqlx::query(
+            "DELETE FROM policy_association WHERE service_id = $1 OR endpoint_id IN (SELECT id FROM endpoint WHERE service_id = $1)",
+        )
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .ctx("deleting a service's policy associations")?;
         sqlx::query("DELETE FROM endpoint WHERE service_id = $1")
             .bind(id)
             .execute(tx.conn())
@@ -317,7 +329,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes an endpoint and its project associations in one transaction.
+    /// Deletes an endpoint, its project and its policy associations in one transaction.
     pub async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write("deleting an endpoint").await?;
         sqlx::query("DELETE FROM project_endpoint WHERE endpoint_id = $1")
@@ -325,6 +337,11 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting an endpoint's project associations")?;
+        sqlx::query("DELETE FROM policy_association WHERE endpoint_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting an endpoint's policy associations")?;
         let done = sqlx::query("DELETE FROM endpoint WHERE id = $1")
             .bind(id)
             .execute(tx.conn())

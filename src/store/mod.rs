@@ -9,11 +9,13 @@
 mod assignment;
 mod catalog;
 mod credential;
+mod domain_config;
 mod identity;
 mod import;
 mod keys;
 mod keystone_source;
 mod limit;
+mod policy;
 mod resource;
 mod revoke;
 mod select;

@@ -545,7 +545,8 @@ async fn replace_tags(
 
 impl Store {
     /// Deletes a domain and everything owned by it (projects, users, groups, its
-    /// domain-specific roles, and every assignment on or by them) in one transaction.
+    /// domain-specific roles, every assignment on or by them, its domain configuration) in
+    /// one transaction.
     pub async fn delete_domain_cascade(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write("deleting a domain").await?;
         let statements = [
@@ -563,6 +564,8 @@ impl Store {
             "DELETE FROM role WHERE domain_id = $1",
             "DELETE FROM users WHERE domain_id = $1",
             "DELETE FROM user_group WHERE domain_id = $1",
+            "DELETE FROM whitelisted_config WHERE domain_id = $1",
+            "DELETE FROM sensitive_config WHERE domain_id = $1",
         ];
         for sql in statements {
             sqlx::query(sql)

@@ -4,8 +4,10 @@
 mod assign_support;
 mod catalog;
 mod credentials;
+mod domain_config;
 mod domains;
 mod endpoint_filter;
+mod endpoint_policy;
 mod faults;
 mod grants;
 mod groups;
@@ -16,6 +18,7 @@ mod legacy_passwords;
 mod limits;
 mod metrics;
 mod pagination;
+mod policies;
 mod projects;
 mod random_input;
 mod revocation;

@@ -94,7 +94,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         hasher,
         clock.clone(),
         settings.identity.max_password_length,
-    );
+    )
+    .with_security_compliance(settings.security_compliance.clone());
     if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
         identity = identity.with_read_cache(capacity, cache_ttl);
     }

@@ -202,13 +202,15 @@ fn with_subject(status: StatusCode, subject: &str, body: web::Bytes) -> HttpResp
 
 /// POST /v3/auth/tokens
 pub async fn issue(
+    req: HttpRequest,
     json: JsonBody,
     query: QueryPairs,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let body = json.0;
     let auth = parse_auth_request(&body)?;
-    let token = state.auth.authenticate(auth).await?;
+    let source = super::kit::client::client_ip(&req, &state.settings.server.trusted_proxies);
+    let token = crate::telemetry::audit::with_source(source, state.auth.authenticate(auth)).await?;
     let catalog = if query.has("nocatalog") || matches!(token.scope, Scope::Unscoped) {
         None
     } else {

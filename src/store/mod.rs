@@ -11,6 +11,7 @@ mod catalog;
 mod credential;
 mod identity;
 mod keys;
+mod login;
 mod resource;
 mod revoke;
 mod select;

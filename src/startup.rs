@@ -306,8 +306,8 @@ impl Application {
         if metrics_on && telemetry::metrics::install().is_none() {
             warn!("another metrics recorder is installed: /metrics is off");
         }
-        let (services, store) = build_services(settings, clock).await?;
-        let state = AppState::new(services);
+        let (services, store) = build_services(settings, clock.clone()).await?;
+        let state = AppState::new(services, clock);
         telemetry::metrics::spawn_upkeep();
         state.revoke.spawn_upkeep();
         if let TokenKeys::Database(ring) = state.tokens.keys() {

@@ -499,6 +499,113 @@ both_backends!(
     user_options_are_stored_and_returned,
     concurrent_failures_are_all_counted
 );
+/// POST /v3/auth/tokens with a password, as if forwarded for `client`.
+async fn login_from(
+    app: &TestApp,
+    client: &str,
+    name: &str,
+    password: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": name, "domain": {"id": "default"}, "password": password}}}}});
+    let r = app
+        .client
+        .post(app.url("/v3/auth/tokens"))
+        .header("X-Forwarded-For", client)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    crate::helpers::response_parts(r).await
+}
+
+async fn rate_limits_refuse_before_hashing(db: Db) {
+    let Some(app) = app_with(db, |s| {
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        s.rate_limit.per_address_per_minute = 6;
+        s.rate_limit.per_address_burst = 3;
+        s.rate_limit.per_user_per_minute = 6;
+        s.rate_limit.per_user_burst = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    app.clock.freeze();
+    let victim = app.create_user("victim", "victim-pass").await;
+    app.create_user("legit", "legit-pass").await;
+    let spray = "198.51.100.7";
+    for _ in 0..3 {
+        assert_eq!(login_from(&app, spray, "victim", "guess").await.0, 401);
+    }
+    let (status, headers, body) = login_from(&app, spray, "victim", "guess").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(body["error"]["title"], "Too Many Requests");
+    // one attempt per 10 s (rounded up to whole seconds)
+    let retry: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((10..=11).contains(&retry), "{retry}");
+    // refused before hashing: only the admitted attempts were verified (and counted)
+    for _ in 0..20 {
+        assert_eq!(login_from(&app, spray, "victim", "guess").await.0, 429);
+    }
+    assert_eq!(failed_count(&app, &victim.user_id).await, 3);
+    // another client logs in meanwhile
+    assert_eq!(
+        login_from(&app, "198.51.100.8", "legit", "legit-pass")
+            .await
+            .0,
+        201
+    );
+    // the user bucket: attempts on one user from many addresses
+    assert_eq!(
+        login_from(&app, "203.0.113.1", "victim", "guess").await.0,
+        401
+    );
+    assert_eq!(
+        login_from(&app, "203.0.113.2", "victim", "guess").await.0,
+        401
+    );
+    let (status, _, _) = login_from(&app, "203.0.113.3", "victim", "guess").await;
+    assert_eq!(status, 429);
+    // the buckets refill with time
+    app.clock.advance(11);
+    assert_eq!(
+        login_from(&app, spray, "victim", "victim-pass").await.0,
+        201
+    );
+}
+
+async fn rate_limits_can_be_off_and_ignore_untrusted_forwarding(db: Db) {
+    for enabled in [false, true] {
+        let Some(app) = app_with(db, |s| {
+            s.rate_limit.enabled = enabled;
+            s.rate_limit.per_address_burst = 2;
+            s.rate_limit.per_address_per_minute = 1;
+        })
+        .await
+        else {
+            return;
+        };
+        app.create_user("someone", "right-pass").await;
+        // the peer is not a trusted proxy: its X-Forwarded-For proves nothing
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            let client = format!("198.51.100.{i}");
+            statuses.push(login_from(&app, &client, "someone", "wrong").await.0);
+        }
+        let expected = if enabled {
+            vec![401, 401, 429, 429]
+        } else {
+            vec![401; 4]
+        };
+        assert_eq!(statuses, expected, "enabled = {enabled}");
+    }
+}
+
 mod configured {
     use super::*;
     both_backends!(
@@ -508,5 +615,7 @@ mod configured {
         password_regex_is_enforced_everywhere,
         first_use_requires_a_change,
         inactive_users_read_as_disabled,
+    rate_limits_refuse_before_hashing,
+    rate_limits_can_be_off_and_ignore_untrusted_forwarding,
     );
 }

@@ -875,10 +875,10 @@ fn rate_limit_section(o: &Options<'_>) -> Result<RateLimitSection, ConfigError> 
     };
     Ok(RateLimitSection {
         enabled: o.parse_bool("rate_limit", "enabled", true)?,
-        per_address_per_minute: positive("per_address_per_minute", 600)?,
-        per_address_burst: positive("per_address_burst", 200)?,
-        per_user_per_minute: positive("per_user_per_minute", 120)?,
-        per_user_burst: positive("per_user_burst", 60)?,
+        per_address_per_minute: positive("per_address_per_minute", 1200)?,
+        per_address_burst: positive("per_address_burst", 600)?,
+        per_user_per_minute: positive("per_user_per_minute", 600)?,
+        per_user_burst: positive("per_user_burst", 300)?,
     })
 }
 

@@ -116,7 +116,8 @@ rs_prepare() {
   local url=http://127.0.0.1:$port
   cat >"$dir/keystone.conf" <<EOF
 # keystone-rs benchmark configuration ($scale scale): defaults except paths,
-# the bind address and a token lifetime that outlasts the run.
+# the bind address, a token lifetime that outlasts the run, and no login rate limits
+# (wrk sends every login from one address: the password workloads measure hashing).
 [database]
 connection = sqlite:///$dir/keystone.db
 [fernet_tokens]
@@ -127,6 +128,8 @@ expiration = 86400
 bind = 127.0.0.1:$port
 [metrics]
 enabled = $metrics
+[rate_limit]
+enabled = false
 EOF
   log "[$side] seeding the $scale data set"
   "$SEED" --config-file "$dir/keystone.conf" --scale "$scale" --base-url "$url" --revoked-within 86400 \

@@ -347,6 +347,8 @@ async fn main() -> anyhow::Result<()> {
             password_hash: Some(hash.clone()),
             password_expires_at: None,
             created_at: created,
+            options: Default::default(),
+            login: Default::default(),
         };
         store.create_user(&u, Some(created)).await?;
         store

@@ -175,6 +175,8 @@ pub async fn bootstrap(services: &Services, o: &BootstrapOptions) -> Result<Boot
                         password_hash: None,
                         password_expires_at: None,
                         created_at: 0,
+                        options: Default::default(),
+                        login: Default::default(),
                     },
                     Some(&o.password),
                 )

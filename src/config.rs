@@ -69,6 +69,8 @@ pub struct Settings {
     pub metrics: MetricsSection,
     pub credential: CredentialSection,
     pub unified_limit: UnifiedLimitSection,
+    pub security_compliance: SecurityComplianceSection,
+    pub rate_limit: RateLimitSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -188,6 +190,81 @@ pub struct ResourceSection {
 pub struct AuthSection {
     /// The order defines the method bitmask inside tokens: keep it identical on every node.
     pub methods: Vec<String>,
+}
+
+/// `[security_compliance]`: Keystone's account lockout, password expiry, history,
+/// complexity and inactivity rules, with its names and defaults (None = off).
+#[derive(Clone, Debug)]
+pub struct SecurityComplianceSection {
+    pub disable_user_account_days_inactive: Option<i64>,
+    pub lockout_failure_attempts: Option<i64>,
+    /// Seconds a locked account stays locked.
+    pub lockout_duration: i64,
+    pub password_expires_days: Option<i64>,
+    pub unique_last_password_count: i64,
+    /// Days a self-service password must be kept before it can be changed again.
+    pub minimum_password_age: i64,
+    /// Matched from the start of the password, as Python's `re.match`.
+    pub password_regex: Option<PasswordRegex>,
+    pub password_regex_description: Option<String>,
+    pub change_password_upon_first_use: bool,
+}
+
+impl Default for SecurityComplianceSection {
+    /// Keystone's defaults: everything off, a 30-minute lockout once enabled.
+    fn default() -> Self {
+        SecurityComplianceSection {
+            disable_user_account_days_inactive: None,
+            lockout_failure_attempts: None,
+            lockout_duration: 1800,
+            password_expires_days: None,
+            unique_last_password_count: 0,
+            minimum_password_age: 0,
+            password_regex: None,
+            password_regex_description: None,
+            change_password_upon_first_use: false,
+        }
+    }
+}
+
+/// `[security_compliance] password_regex`, compiled once (Python syntax, lookarounds
+/// included, through fancy-regex).
+#[derive(Clone)]
+pub struct PasswordRegex {
+    pub source: String,
+    pub compiled: fancy_regex::Regex,
+}
+
+impl PasswordRegex {
+    /// Compiles `source` to match from the start of the password, as Python's `re.match`.
+    pub fn new(source: &str) -> Result<Self, String> {
+        let compiled =
+            fancy_regex::Regex::new(&format!("\\A(?:{source})")).map_err(|e| e.to_string())?;
+        Ok(PasswordRegex {
+            source: source.to_string(),
+            compiled,
+        })
+    }
+}
+
+impl fmt::Debug for PasswordRegex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// `[rate_limit]` (keystone-rs): token buckets in front of `POST /v3/auth/tokens`,
+/// checked before any password is hashed. Per process: N replicas admit N times this.
+#[derive(Clone, Debug)]
+pub struct RateLimitSection {
+    pub enabled: bool,
+    /// Password attempts per minute from one client address (the bucket refills at
+    /// this rate), with `per_address_burst` allowed at once.
+    pub per_address_per_minute: u32,
+    pub per_address_burst: u32,
+    /// Password attempts per minute naming one user (name and domain, or id).
+    pub per_user_per_minute: u32,
+    pub per_user_burst: u32,
 }
 
 /// `[credential]`: the credential store and its encryption keys.
@@ -406,6 +483,30 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("resource", &["list_limit"]),
     ("domain_config", &["allow_unsupported_drivers"]),
     ("auth", &["methods"]),
+    (
+        "security_compliance",
+        &[
+            "disable_user_account_days_inactive",
+            "lockout_failure_attempts",
+            "lockout_duration",
+            "password_expires_days",
+            "unique_last_password_count",
+            "minimum_password_age",
+            "password_regex",
+            "password_regex_description",
+            "change_password_upon_first_use",
+        ],
+    ),
+    (
+        "rate_limit",
+        &[
+            "enabled",
+            "per_address_per_minute",
+            "per_address_burst",
+            "per_user_per_minute",
+            "per_user_burst",
+        ],
+    ),
     (
         "revoke",
         &[
@@ -626,6 +727,8 @@ impl Settings {
             ));
         }
         let credential = credential_section(&o)?;
+        let security_compliance = security_compliance_section(&o)?;
+        let rate_limit = rate_limit_section(&o)?;
         let public_endpoint = o
             .text("default", "public_endpoint")
             .filter(|s| !s.is_empty())
@@ -749,6 +852,8 @@ impl Settings {
             },
             credential,
             unified_limit: unified_limit_section(&o)?,
+            security_compliance,
+            rate_limit,
             warnings,
         })
     }
@@ -780,6 +885,73 @@ fn unified_limit_section(o: &Options<'_>) -> Result<UnifiedLimitSection, ConfigE
         }
     };
     Ok(UnifiedLimitSection { enforcement_model })
+}
+
+/// An integer option with oslo.config's `min` (unset stays unset).
+fn at_least(o: &Options<'_>, option: &str, min: i64) -> Result<Option<i64>, ConfigError> {
+    let v: Option<i64> = o.parse_opt("security_compliance", option)?;
+    match v {
+        Some(n) if n < min => Err(o.invalid(
+            "security_compliance",
+            option,
+            &n.to_string(),
+            &format!("the minimum is {min}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn security_compliance_section(o: &Options<'_>) -> Result<SecurityComplianceSection, ConfigError> {
+    let password_regex = match o
+        .text("security_compliance", "password_regex")
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(source) => Some(
+            PasswordRegex::new(source)
+                .map_err(|e| o.invalid("security_compliance", "password_regex", source, &e))?,
+        ),
+    };
+    Ok(SecurityComplianceSection {
+        disable_user_account_days_inactive: at_least(o, "disable_user_account_days_inactive", 1)?,
+        lockout_failure_attempts: at_least(o, "lockout_failure_attempts", 1)?,
+        lockout_duration: at_least(o, "lockout_duration", 1)?.unwrap_or(1800),
+        password_expires_days: at_least(o, "password_expires_days", 1)?,
+        unique_last_password_count: at_least(o, "unique_last_password_count", 0)?.unwrap_or(0),
+        minimum_password_age: at_least(o, "minimum_password_age", 0)?.unwrap_or(0),
+        password_regex,
+        password_regex_description: o
+            .text("security_compliance", "password_regex_description")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        change_password_upon_first_use: o.parse_bool(
+            "security_compliance",
+            "change_password_upon_first_use",
+            false,
+        )?,
+    })
+}
+
+fn rate_limit_section(o: &Options<'_>) -> Result<RateLimitSection, ConfigError> {
+    let positive = |option: &str, default: u32| -> Result<u32, ConfigError> {
+        let v: u32 = o.parse("rate_limit", option, default)?;
+        if v == 0 {
+            return Err(o.invalid(
+                "rate_limit",
+                option,
+                "0",
+                "the minimum is 1 (set enabled = false to turn limiting off)",
+            ));
+        }
+        Ok(v)
+    };
+    Ok(RateLimitSection {
+        enabled: o.parse_bool("rate_limit", "enabled", true)?,
+        per_address_per_minute: positive("per_address_per_minute", 1200)?,
+        per_address_burst: positive("per_address_burst", 600)?,
+        per_user_per_minute: positive("per_user_per_minute", 600)?,
+        per_user_burst: positive("per_user_burst", 300)?,
+    })
 }
 
 fn credential_section(o: &Options<'_>) -> Result<CredentialSection, ConfigError> {

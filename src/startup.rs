@@ -101,7 +101,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         hasher,
         clock.clone(),
         settings.identity.max_password_length,
-    );
+    )
+    .with_security_compliance(settings.security_compliance.clone());
     if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
         identity = identity.with_read_cache(capacity, cache_ttl);
     }
@@ -339,8 +340,8 @@ impl Application {
         if metrics_on && telemetry::metrics::install().is_none() {
             warn!("another metrics recorder is installed: /metrics is off");
         }
-        let (services, store) = build_services(settings, clock).await?;
-        let state = AppState::new(services);
+        let (services, store) = build_services(settings, clock.clone()).await?;
+        let state = AppState::new(services, clock);
         telemetry::metrics::spawn_upkeep();
         state.revoke.spawn_upkeep();
         if let TokenKeys::Database(ring) = state.tokens.keys() {

@@ -202,13 +202,26 @@ fn with_subject(status: StatusCode, subject: &str, body: web::Bytes) -> HttpResp
 
 /// POST /v3/auth/tokens
 pub async fn issue(
+    req: HttpRequest,
     json: JsonBody,
     query: QueryPairs,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let body = json.0;
     let auth = parse_auth_request(&body)?;
-    let token = state.auth.authenticate(auth).await?;
+    let source = super::kit::client::client_ip(&req, &state.settings.server.trusted_proxies);
+    // Before any password is hashed: a refused attempt costs no argon2 verification.
+    if let Some(pw) = &auth.password {
+        if auth.methods.iter().any(|m| m == "password") {
+            if let Err(r) = state.login_limiter.check(source, &pw.user) {
+                crate::telemetry::audit::rate_limited(r.limit, source, r.retry_after_secs);
+                return Err(ApiError::TooManyRequests {
+                    retry_after_secs: r.retry_after_secs,
+                });
+            }
+        }
+    }
+    let token = crate::telemetry::audit::with_source(source, state.auth.authenticate(auth)).await?;
     let catalog = if query.has("nocatalog") || matches!(token.scope, Scope::Unscoped) {
         None
     } else {

@@ -23,6 +23,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The body did not arrive within `[server] body_timeout`.
     RequestTimeout,
+    /// 429: `[rate_limit]` refused a login attempt; retry after this many seconds.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
 }
 
 impl std::fmt::Display for ApiError {
@@ -35,6 +39,7 @@ impl std::fmt::Display for ApiError {
             ApiError::PayloadTooLarge => f.write_str("request too large"),
             ApiError::UnsupportedMediaType => f.write_str("unsupported media type"),
             ApiError::RequestTimeout => f.write_str("request body timed out"),
+            ApiError::TooManyRequests { .. } => f.write_str("too many login attempts"),
         }
     }
 }
@@ -78,6 +83,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType => (
                 StatusCode::BAD_REQUEST,
                 "Expecting to find application/json in Content-Type header. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into(),
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many authentication attempts; retry after the time given in Retry-After."
+                    .into(),
             ),
             ApiError::Service(e) => match e {
                 Error::Validation(m) => (StatusCode::BAD_REQUEST, m.clone()),
@@ -145,6 +155,9 @@ impl ResponseError for ApiError {
         };
         let mut res = HttpResponse::build(status);
         res.content_type("application/json");
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
         if matches!(self, ApiError::RequestTimeout) {
             // The rest of the body may still trickle in: do not wait for it.
             res.force_close();

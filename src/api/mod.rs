@@ -19,6 +19,7 @@ pub mod os_ep_filter;
 pub mod os_revoke;
 pub mod policies;
 pub mod projects;
+pub mod ratelimit;
 pub mod regions;
 pub mod render;
 pub mod role_assignments;
@@ -43,12 +44,19 @@ pub struct AppState {
     pub services: Services,
     /// Rendered validation bodies (see `render::BodyCache`).
     pub bodies: render::BodyCache,
+    /// `[rate_limit]`: password attempts per client address and per user named.
+    pub login_limiter: ratelimit::LoginLimiter,
 }
 
 impl AppState {
-    pub fn new(services: Services) -> Self {
+    pub fn new(services: Services, clock: crate::clock::Clock) -> Self {
         let bodies = render::BodyCache::new(services.generation.clone());
-        AppState { services, bodies }
+        let login_limiter = ratelimit::LoginLimiter::new(&services.settings.rate_limit, clock);
+        AppState {
+            services,
+            bodies,
+            login_limiter,
+        }
     }
 
     /// `[server] max_request_body_size`: what a request body may hold.

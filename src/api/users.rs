@@ -63,7 +63,7 @@ pub fn user_dict(u: &User) -> Map<String, Value> {
         "password_expires_at".into(),
         password_expiry(u.password_expires_at),
     );
-    m.insert("options".into(), json!({}));
+    m.insert("options".into(), Value::Object(u.options.clone()));
     m
 }
 
@@ -101,36 +101,80 @@ fn user_not_found(id: &str) -> ApiError {
     Error::not_found(format!("Could not find user: {id}.")).into()
 }
 
-/// User options and federated objects have no storage here: refuse them rather
-/// than accept settings that would silently do nothing.
-fn unsupported_user_attrs(obj: &Map<String, Value>) -> ApiResult<()> {
-    match obj.get("options") {
-        None => {}
-        Some(Value::Object(o)) if o.is_empty() => {}
-        Some(Value::Object(_)) => {
-            return Err(invalid(
-                "options",
-                "user options are not supported by this server",
-            ))
-        }
+/// Keystone's user options that this server implements (`[security_compliance]`).
+const USER_OPTIONS: &[&str] = &[
+    "ignore_change_password_upon_first_use",
+    "ignore_password_expiry",
+    "ignore_lockout_failure_attempts",
+    "lock_password",
+    "ignore_user_inactivity",
+];
+
+/// The `options` of a request, checked as Keystone's options schema: each a
+/// boolean or null (null removes it). MFA options and federated objects have no
+/// storage here: refuse them rather than accept settings that would do nothing.
+fn user_options(obj: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    let options = match obj.get("options") {
+        None => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
         Some(other) => {
             return Err(invalid(
                 "options",
                 &format!("{other} is not of type 'object'"),
             ))
         }
+    };
+    for (name, value) in &options {
+        if matches!(
+            name.as_str(),
+            "multi_factor_auth_rules" | "multi_factor_auth_enabled"
+        ) {
+            return Err(invalid(
+                &format!("options/{name}"),
+                "multi-factor authentication is not supported by this server",
+            ));
+        }
+        if !USER_OPTIONS.contains(&name.as_str()) {
+            return Err(invalid(
+                "options",
+                &format!("Additional properties are not allowed ('{name}' was unexpected)"),
+            ));
+        }
+        if !matches!(value, Value::Bool(_) | Value::Null) {
+            return Err(invalid(
+                &format!("options/{name}"),
+                &format!("{value} is not of type 'boolean', 'null'"),
+            ));
+        }
     }
     match obj.get("federated") {
-        None => Ok(()),
-        Some(Value::Array(a)) if a.is_empty() => Ok(()),
-        Some(Value::Array(_)) => Err(invalid(
-            "federated",
-            "federated users are not supported by this server",
-        )),
-        Some(other) => Err(invalid(
-            "federated",
-            &format!("{other} is not of type 'array'"),
-        )),
+        None => {}
+        Some(Value::Array(a)) if a.is_empty() => {}
+        Some(Value::Array(_)) => {
+            return Err(invalid(
+                "federated",
+                "federated users are not supported by this server",
+            ))
+        }
+        Some(other) => {
+            return Err(invalid(
+                "federated",
+                &format!("{other} is not of type 'array'"),
+            ))
+        }
+    }
+    Ok(options)
+}
+
+/// Applies requested options: a value sets the option, null removes it (Keystone's
+/// `resource_options_ref_to_mapper`).
+fn merge_options(into: &mut Map<String, Value>, requested: Map<String, Value>) {
+    for (name, value) in requested {
+        if value.is_null() {
+            into.remove(&name);
+        } else {
+            into.insert(name, value);
+        }
     }
 }
 
@@ -303,7 +347,7 @@ pub async fn create(
     // `description` is validated here and kept, like any other attribute, in `extra`.
     description_attr(&body, DESCRIPTION_MAX)?;
     let password = string_attr(&body, "password", true)?.flatten();
-    unsupported_user_attrs(&body)?;
+    let requested_options = user_options(&body)?;
     // Keystone enforces on the body as sent, before filling in the domain: a domain
     // manager must name its domain explicitly.
     caller.enforce(
@@ -317,6 +361,8 @@ pub async fn create(
             .to_string()
     });
     let extra = extra_attrs(&body, KNOWN);
+    let mut options = Map::new();
+    merge_options(&mut options, requested_options);
     let user = User {
         id: new_id(),
         name,
@@ -327,6 +373,8 @@ pub async fn create(
         password_hash: None,
         password_expires_at: None,
         created_at: 0,
+        options,
+        login: Default::default(),
     };
     let user = state
         .identity
@@ -350,7 +398,7 @@ pub async fn update(
     let default_project_id = id_attr(&body, "default_project_id", true)?;
     description_attr(&body, DESCRIPTION_MAX)?;
     let password = string_attr(&body, "password", true)?;
-    unsupported_user_attrs(&body)?;
+    let requested_options = user_options(&body)?;
     let mut user = found.ok_or_else(|| user_not_found(&path))?;
     require_same_id(&body, &user.id)?;
     let named_domain = require_same_domain(&body, &user.domain_id)?;
@@ -364,6 +412,7 @@ pub async fn update(
         user.default_project_id = p;
     }
     user.extra.extend(extra_attrs(&body, KNOWN));
+    merge_options(&mut user.options, requested_options);
     // Keystone revokes on any non-null password, even one equal to the old one.
     let password = match password {
         None => PasswordChange::Keep,
@@ -394,6 +443,7 @@ pub async fn delete(
 /// no token: the original password is the credential, so a user whose password
 /// expired (and who therefore cannot get a token) can still replace it.
 pub async fn change_password(
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
     json: JsonBody,
     state: web::Data<AppState>,
@@ -413,10 +463,12 @@ pub async fn change_password(
     let new = string_attr(&body, "password", false)?
         .flatten()
         .ok_or_else(|| invalid("user", "'password' is a required property"))?;
-    state
-        .identity
-        .change_password(&path, &original, &new)
-        .await?;
+    let source = super::kit::client::client_ip(&req, &state.settings.server.trusted_proxies);
+    crate::telemetry::audit::with_source(
+        source,
+        state.identity.change_password(&path, &original, &new),
+    )
+    .await?;
     Ok(no_content())
 }
 
@@ -522,6 +574,8 @@ mod tests {
             password_hash: Some("$argon2id$secret".into()),
             password_expires_at: None,
             created_at: 0,
+            options: Map::new(),
+            login: Default::default(),
         };
         let d = user_dict(&u);
         let keys: Vec<&str> = d.keys().map(String::as_str).collect();

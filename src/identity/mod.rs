@@ -9,11 +9,14 @@ pub mod legacy_hash;
 pub mod password;
 
 use crate::cache::{read_through, GenerationCache};
+use std::sync::Arc;
+
 use crate::clock::Clock;
+use crate::config::SecurityComplianceSection;
 use crate::error::{Error, Result};
 use crate::model::{
-    Group, GroupFilter, Page, PageRequest, PasswordUpdate, ProjectFilter, RevocationEventRow, User,
-    UserFilter,
+    Group, GroupFilter, NewPassword, Page, PageRequest, PasswordUpdate, ProjectFilter,
+    RevocationEventRow, User, UserFilter,
 };
 use crate::resource::{marker_not_found, ProjectView, ResourceService};
 use crate::revoke::RevokeService;
@@ -83,8 +86,22 @@ pub struct IdentityService {
     hasher: PasswordHasher,
     clock: Clock,
     max_password_length: usize,
+    compliance: Arc<SecurityComplianceSection>,
     /// Users by id for token validation, when the read cache is on.
     users: Option<GenerationCache<String, Option<User>>>,
+}
+
+/// Seconds in a day: Keystone's day-based options.
+const DAY: i64 = 86_400;
+
+/// Why a password login was refused: the caller always sees the same 401, the
+/// audit log line says which.
+fn refusal(reason: &'static str, user_id: Option<&str>) -> Error {
+    crate::telemetry::audit::login_refused(reason, user_id);
+    Error::unauthorized(match user_id {
+        Some(id) => format!("{reason} (user {id})"),
+        None => reason.to_string(),
+    })
 }
 
 impl IdentityService {
@@ -103,8 +120,113 @@ impl IdentityService {
             hasher,
             clock,
             max_password_length,
+            compliance: Arc::new(SecurityComplianceSection::default()),
             users: None,
         }
+    }
+
+    /// Applies `[security_compliance]`.
+    pub fn with_security_compliance(mut self, compliance: SecurityComplianceSection) -> Self {
+        self.compliance = Arc::new(compliance);
+        self
+    }
+
+    fn today(&self) -> i64 {
+        self.clock.now_secs().div_euclid(DAY)
+    }
+
+    /// The user as Keystone's `enabled` property sees it: an enabled user inactive for
+    /// `disable_user_account_days_inactive` days reads as disabled.
+    fn effective(&self, mut user: User) -> User {
+        if let Some(max_days) = self.compliance.disable_user_account_days_inactive {
+            if user.enabled && !user.option("ignore_user_inactivity") {
+                let last = user
+                    .login
+                    .last_active_at
+                    .unwrap_or(user.created_at.div_euclid(DAY));
+                if self.today() - last >= max_days {
+                    user.enabled = false;
+                }
+            }
+        }
+        user
+    }
+
+    /// When a password set now expires (`password_expires_days`), unless the user is
+    /// exempt; Keystone drops the microseconds.
+    fn expiry_from(&self, user: &User, now: i64) -> Option<i64> {
+        if user.option("ignore_password_expiry") {
+            return None;
+        }
+        self.compliance.password_expires_days.map(|d| now + d * DAY)
+    }
+
+    /// `change_password_upon_first_use`: an administrator's password is born expired.
+    fn must_change(&self, user: &User) -> bool {
+        self.compliance.change_password_upon_first_use
+            && !user.option("ignore_change_password_upon_first_use")
+    }
+
+    /// A new password to store for `user`, set by an administrator or its owner.
+    async fn new_password(
+        &self,
+        user: &User,
+        password: &str,
+        self_service: bool,
+    ) -> Result<NewPassword> {
+        self.check_password_length(password)?;
+        self.check_password_rules(password)?;
+        let now = self.clock.now_secs();
+        let expires_at = if !self_service && self.must_change(user) {
+            Some(now)
+        } else {
+            self.expiry_from(user, now)
+        };
+        // Keystone keeps unique_last_password_count passwords, the new one included.
+        let keep =
+            usize::try_from(self.compliance.unique_last_password_count.max(1) - 1).unwrap_or(0);
+        Ok(NewPassword {
+            hash: self.hasher.hash(password).await?,
+            created_at: now,
+            expires_at,
+            self_service,
+            keep_history: keep,
+        })
+    }
+
+    /// `[security_compliance] password_regex` (Keystone's `validate_password`).
+    fn check_password_rules(&self, password: &str) -> Result<()> {
+        let Some(re) = &self.compliance.password_regex else {
+            return Ok(());
+        };
+        match re.compiled.is_match(password) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::validation(format!(
+                "The password does not match the requirements: {}.",
+                self.compliance
+                    .password_regex_description
+                    .as_deref()
+                    .unwrap_or("None")
+            ))),
+            Err(e) => {
+                tracing::error!(error = %e, "Unable to validate password due to invalid regular expression - password_regex");
+                Err(Error::validation(
+                    "Password validation error: Unable to validate password due to invalid configuration.",
+                ))
+            }
+        }
+    }
+
+    /// Whether `user` is locked out now (Keystone's `_is_account_locked`).
+    fn locked(&self, user: &User) -> bool {
+        let Some(max) = self.compliance.lockout_failure_attempts else {
+            return false;
+        };
+        if user.option("ignore_lockout_failure_attempts") || user.login.failed_auth_count < max {
+            return false;
+        }
+        let last = user.login.failed_auth_at.unwrap_or(i64::MIN / 2);
+        last + self.compliance.lockout_duration > self.clock.now_secs()
     }
 
     /// Serves [`Self::cached_user`] from memory under the state generation.
@@ -122,7 +244,7 @@ impl IdentityService {
             let user = self.store.get_user(id).await?;
             Ok::<_, Error>(user.map(|u| User {
                 password_hash: None,
-                ..u
+                ..self.effective(u)
             }))
         };
         let found = read_through(self.users.as_ref(), id.to_string(), load).await?;
@@ -133,12 +255,13 @@ impl IdentityService {
         self.store
             .get_user(id)
             .await?
+            .map(|u| self.effective(u))
             .ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
     }
 
     pub async fn find_user(&self, user: &UserRef) -> Result<Option<User>> {
-        match user {
-            UserRef::Id(id) => Ok(self.store.get_user(id).await?),
+        let found = match user {
+            UserRef::Id(id) => self.store.get_user(id).await?,
             UserRef::Name {
                 name,
                 domain_id,
@@ -149,21 +272,23 @@ impl IdentityService {
                     .find_domain(domain_id.as_deref(), domain_name.as_deref())
                     .await?;
                 match domain {
-                    Some(d) => Ok(self.store.get_user_by_name(&d.id, name).await?),
-                    None => Ok(None),
+                    Some(d) => self.store.get_user_by_name(&d.id, name).await?,
+                    None => None,
                 }
             }
-        }
+        };
+        Ok(found.map(|u| self.effective(u)))
     }
 
     /// Every failure is the same generic 401 and costs one password hash, so neither
-    /// the answer nor its timing says whether the user exists.
+    /// the answer nor its timing says whether the user exists or is locked out.
     pub async fn authenticate_password(&self, user: &UserRef, password: &str) -> Result<User> {
         self.check_password(user, password, false).await
     }
 
     /// `authenticate_password`, optionally accepting an expired password: Keystone lets
-    /// a user whose password expired change it with the old one.
+    /// a user whose password expired change it with the old one. Keystone's order:
+    /// locked, wrong password (counted), disabled, expired; success forgets failures.
     async fn check_password(
         &self,
         user: &UserRef,
@@ -171,43 +296,68 @@ impl IdentityService {
         allow_expired: bool,
     ) -> Result<User> {
         let found = self.find_user(user).await?;
+        let locked = found.as_ref().is_some_and(|u| self.locked(u));
         let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
         let candidate = if password.len() > self.max_password_length {
             ""
         } else {
             password
         };
+        // A locked account still costs one verification: the timing says nothing.
         let ok = self.hasher.verify(candidate, stored).await?;
         let user = match (found, ok && password.len() <= self.max_password_length) {
+            (Some(u), _) if locked => return Err(refusal("account locked", Some(&u.id))),
             (Some(u), true) => u,
             (Some(u), false) => {
-                tracing::info!(user_id = %u.id, "password authentication failed");
-                return Err(Error::unauthorized("invalid username or password"));
+                self.store
+                    .record_failed_auth(
+                        &u.id,
+                        self.clock.now_secs(),
+                        self.compliance.lockout_failure_attempts,
+                        self.compliance.lockout_duration,
+                    )
+                    .await?;
+                let reaches = self
+                    .compliance
+                    .lockout_failure_attempts
+                    .is_some_and(|max| u.login.failed_auth_count + 1 >= max)
+                    && !u.option("ignore_lockout_failure_attempts");
+                let reason = if reaches {
+                    "invalid password, account now locked"
+                } else {
+                    "invalid password"
+                };
+                return Err(refusal(reason, Some(&u.id)));
             }
-            (None, _) => return Err(Error::unauthorized("invalid username or password")),
+            (None, _) => return Err(refusal("unknown user", None)),
         };
         if !user.enabled {
-            return Err(Error::unauthorized(format!("user {} is disabled", user.id)));
+            return Err(refusal("user disabled or inactive", Some(&user.id)));
         }
         // A missing or disabled domain refuses the login; a database that cannot
         // answer is an outage (503), not bad credentials.
         match self.resource.get_domain(&user.domain_id).await {
             Ok(d) if d.enabled => {}
             Ok(_) | Err(Error::NotFound(_)) => {
-                return Err(Error::unauthorized(format!(
-                    "domain {} of user {} is disabled or missing",
-                    user.domain_id, user.id
-                )))
+                return Err(refusal("domain disabled or missing", Some(&user.id)))
             }
             Err(e) => return Err(e),
         }
         if let Some(expires) = user.password_expires_at {
-            if expires <= self.clock.now_secs() && !allow_expired {
-                return Err(Error::unauthorized(format!(
-                    "The password is expired and needs to be changed for user: {}.",
-                    user.id
-                )));
+            if expires <= self.clock.now_secs()
+                && !allow_expired
+                && !user.option("ignore_password_expiry")
+            {
+                return Err(refusal("password expired", Some(&user.id)));
             }
+        }
+        let today = self.today();
+        let reset = user.login.failed_auth_count > 0;
+        let touch = user.login.last_active_at != Some(today);
+        if reset || touch {
+            self.store
+                .record_login(&user.id, reset, touch.then_some(today))
+                .await?;
         }
         Ok(user)
     }
@@ -220,6 +370,7 @@ impl IdentityService {
             }
         }
         let users = self.store.list_users(filter, page).await?;
+        let users = users.into_iter().map(|u| self.effective(u)).collect();
         Ok(Page::from_overfetch(users, page.limit))
     }
 
@@ -227,11 +378,13 @@ impl IdentityService {
     pub async fn create_user(&self, mut user: User, password: Option<&str>) -> Result<User> {
         user.name = user.name.trim().to_string();
         self.resource.get_domain(&user.domain_id).await?;
-        if let Some(pw) = password {
-            self.check_password_length(pw)?;
-            user.password_hash = Some(self.hasher.hash(pw).await?);
-        }
         user.created_at = self.clock.now_secs();
+        if let Some(pw) = password {
+            let p = self.new_password(&user, pw, false).await?;
+            user.password_hash = Some(p.hash);
+            user.password_expires_at = p.expires_at;
+            user.login.password_created_at = Some(p.created_at);
+        }
         let created_at = password.map(|_| user.created_at);
         self.store
             .create_user(&user, created_at)
@@ -242,13 +395,13 @@ impl IdentityService {
 
     /// Sets the password (an administrator's reset) and ends the user's sessions.
     pub async fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
-        self.check_password_length(password)?;
-        let hash = self.hasher.hash(password).await?;
+        let user = self.get_user(user_id).await?;
+        let new = self.new_password(&user, password, false).await?;
         // A password change ends every session the old password opened.
         let event = self.revoke.user_event(user_id);
         if !self
             .store
-            .set_user_password(user_id, &hash, self.clock.now_secs(), None, &[event], None)
+            .set_user_password(user_id, &new, &[event], None)
             .await?
         {
             return Err(Error::not_found(format!("Could not find user: {user_id}.")));
@@ -258,6 +411,8 @@ impl IdentityService {
 
     /// Self-service change: the original password is the credential (Keystone asks
     /// for no token here), and an expired one is still accepted so it can be replaced.
+    /// `lock_password`, `minimum_password_age` (for a password its owner set) and the
+    /// history (`unique_last_password_count`) apply, as in Keystone's `change_password`.
     pub async fn change_password(
         &self,
         user_id: &str,
@@ -268,21 +423,24 @@ impl IdentityService {
             .check_password(&UserRef::Id(user_id.to_string()), original_password, true)
             .await?;
         self.check_password_length(new_password)?;
-        let hash = self.hasher.hash(new_password).await?;
+        self.check_password_rules(new_password)?;
+        if user.option("lock_password") {
+            return Err(Error::validation(
+                "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.",
+            ));
+        }
+        if user.login.password_self_service {
+            self.check_minimum_age(&user)?;
+        }
+        self.check_history(&user, new_password).await?;
+        let new = self.new_password(&user, new_password, true).await?;
         let event = self.revoke.user_event(&user.id);
         // Compare-and-set on the hash the original password matched: of concurrent
         // changes presenting the same original password, one wins and the others find
         // that password no longer current.
         let changed = self
             .store
-            .set_user_password(
-                &user.id,
-                &hash,
-                self.clock.now_secs(),
-                None,
-                &[event],
-                user.password_hash.as_deref(),
-            )
+            .set_user_password(&user.id, &new, &[event], user.password_hash.as_deref())
             .await?;
         if !changed {
             return Err(Error::unauthorized(format!(
@@ -291,6 +449,45 @@ impl IdentityService {
             )));
         }
         self.revoke.refresh().await
+    }
+
+    /// Keystone's `_validate_minimum_password_age`.
+    fn check_minimum_age(&self, user: &User) -> Result<()> {
+        let min_days = self.compliance.minimum_password_age;
+        let Some(created) = user.login.password_created_at else {
+            return Ok(());
+        };
+        let allowed = created + min_days * DAY;
+        let now = self.clock.now_secs();
+        if now < allowed {
+            return Err(Error::validation(format!(
+                "You cannot change your password at this time due to the minimum password age. Once you change your password, it must be used for {min_days} day(s) before it can be changed. Please try again in {} day(s) or contact your administrator to reset your password.",
+                // Keystone's timedelta.days of a microsecond clock: a full day less a moment is 0.
+                (allowed - now - 1).div_euclid(DAY)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Keystone's `_validate_password_history`: the new password may not be any of
+    /// the last `unique_last_password_count` (the current one included).
+    async fn check_history(&self, user: &User, password: &str) -> Result<()> {
+        let unique = self.compliance.unique_last_password_count;
+        if unique <= 0 {
+            return Ok(());
+        }
+        let mut recent: Vec<String> = user.password_hash.iter().cloned().collect();
+        let history = self.store.password_history(&user.id).await?;
+        let earlier = usize::try_from(unique - 1).unwrap_or(0);
+        recent.extend(history.into_iter().rev().take(earlier));
+        for hash in &recent {
+            if self.hasher.verify(password, Some(hash)).await? {
+                return Err(Error::validation(format!(
+                    "The new password cannot be identical to a previous password. The total number which includes the new password must be unique is {unique}."
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub async fn update_user(&self, user: &User) -> Result<()> {
@@ -315,16 +512,17 @@ impl IdentityService {
             PasswordChange::Keep => PasswordUpdate::Keep,
             PasswordChange::Clear => PasswordUpdate::Clear,
             PasswordChange::Set(pw) => {
-                self.check_password_length(&pw)?;
-                PasswordUpdate::Set {
-                    hash: self.hasher.hash(&pw).await?,
-                    created_at: self.clock.now_secs(),
-                    expires_at: None,
-                }
+                PasswordUpdate::Set(self.new_password(&user, &pw, false).await?)
             }
         };
-        let revoke =
-            (before.enabled && !user.enabled) || matches!(update, PasswordUpdate::Set { .. });
+        let revoke = (before.enabled && !user.enabled) || matches!(update, PasswordUpdate::Set(_));
+        // Keystone's `enabled` setter: writing an enabled user forgets its failed
+        // attempts (an administrator's unlock) and restarts its inactivity clock.
+        let enabled_reset = user.enabled.then(|| {
+            self.compliance
+                .disable_user_account_days_inactive
+                .map(|_| self.today())
+        });
         let events: Vec<RevocationEventRow> = if revoke {
             vec![self.revoke.user_event(&user.id)]
         } else {
@@ -333,7 +531,7 @@ impl IdentityService {
         let domain = named_domain.then_some(user.domain_id.as_str());
         if !self
             .store
-            .update_user(&user, &update, &events)
+            .update_user(&user, &update, &events, enabled_reset)
             .await
             .map_err(on_conflict("user", &user.name, domain))?
         {
@@ -473,7 +671,8 @@ impl IdentityService {
         filter: &UserFilter,
     ) -> Result<Vec<User>> {
         self.get_group(group_id).await?;
-        Ok(self.store.list_users_in_group(group_id, filter).await?)
+        let users = self.store.list_users_in_group(group_id, filter).await?;
+        Ok(users.into_iter().map(|u| self.effective(u)).collect())
     }
 
     pub async fn list_groups_for_user(&self, user_id: &str) -> Result<Vec<Group>> {

@@ -16,6 +16,29 @@ pub struct User {
     pub password_hash: Option<String>,
     pub password_expires_at: Option<i64>,
     pub created_at: i64,
+    /// Keystone's user options that are set (`ignore_password_expiry`, ...), by name.
+    pub options: Extra,
+    /// What `[security_compliance]` keeps about logins and the current password.
+    pub login: LoginState,
+}
+
+/// Per-user bookkeeping for `[security_compliance]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoginState {
+    pub failed_auth_count: i64,
+    pub failed_auth_at: Option<i64>,
+    /// Days since the epoch of the last successful authentication.
+    pub last_active_at: Option<i64>,
+    pub password_created_at: Option<i64>,
+    /// Whether the owner set the current password (self-service change).
+    pub password_self_service: bool,
+}
+
+impl User {
+    /// A user option set to `true` (Keystone's `option_value is True`).
+    pub fn option(&self, name: &str) -> bool {
+        self.options.get(name).and_then(|v| v.as_bool()) == Some(true)
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -44,11 +67,19 @@ pub enum PasswordUpdate {
     Keep,
     /// The user can no longer log in with a password.
     Clear,
-    Set {
-        hash: String,
-        created_at: i64,
-        expires_at: Option<i64>,
-    },
+    Set(NewPassword),
+}
+
+/// A password to store: the hash and what `[security_compliance]` keeps with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewPassword {
+    pub hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Set by its owner (POST /v3/users/{id}/password), not by an administrator.
+    pub self_service: bool,
+    /// Earlier hashes to keep (the one replaced first); older ones are dropped.
+    pub keep_history: usize,
 }
 
 impl std::fmt::Debug for PasswordUpdate {
@@ -56,7 +87,7 @@ impl std::fmt::Debug for PasswordUpdate {
         f.write_str(match self {
             PasswordUpdate::Keep => "Keep",
             PasswordUpdate::Clear => "Clear",
-            PasswordUpdate::Set { .. } => "Set(..)",
+            PasswordUpdate::Set(_) => "Set(..)",
         })
     }
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::model::*;
 
-const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, extra, password_hash, password_expires_at, created_at";
+const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, extra, password_hash, password_expires_at, created_at, options, failed_auth_count, failed_auth_at, last_active_at, password_created_at, password_self_service";
 
 const GROUP_COLS: &str = "id, name, domain_id, description, extra";
 
@@ -44,7 +44,74 @@ fn user_from(row: &AnyRow) -> StoreResult<User> {
         password_hash: opt_text(row, "password_hash")?,
         password_expires_at: opt_int(row, "password_expires_at")?,
         created_at: int(row, "created_at")?,
+        options: json_object(row, "options")?,
+        login: LoginState {
+            failed_auth_count: int(row, "failed_auth_count")?,
+            failed_auth_at: opt_int(row, "failed_auth_at")?,
+            last_active_at: opt_int(row, "last_active_at")?,
+            password_created_at: opt_int(row, "password_created_at")?,
+            password_self_service: boolean(row, "password_self_service")?,
+        },
     })
+}
+
+/// A JSON object column (user options).
+fn json_object(
+    row: &AnyRow,
+    col: &'static str,
+) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str::<serde_json::Value>(&text(row, col)?) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(super::StoreError::Corrupt {
+            context: "reading user options",
+            detail: format!("{col} is not a JSON object"),
+        }),
+    }
+}
+
+/// Sets the password inside `tx`: the replaced hash joins the history (trimmed to
+/// `keep_history` entries), all in the write's transaction.
+async fn write_password(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    p: &NewPassword,
+    replacing: Option<&str>,
+) -> StoreResult<bool> {
+    let Some(row) = sqlx::query("SELECT password_hash, password_history FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .ctx("reading a password history")?
+    else {
+        return Ok(false);
+    };
+    let current = opt_text(&row, "password_hash")?;
+    if let Some(expected) = replacing {
+        if current.as_deref() != Some(expected) {
+            return Ok(false);
+        }
+    }
+    let mut history: Vec<String> =
+        serde_json::from_str(&text(&row, "password_history")?).unwrap_or_default();
+    if let Some(c) = current {
+        history.push(c);
+    }
+    let drop = history.len().saturating_sub(p.keep_history);
+    history.drain(..drop);
+    let history = serde_json::Value::from(history).to_string();
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4, password_self_service = $5, password_history = $6 WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(&p.hash)
+    .bind(p.created_at)
+    .bind(p.expires_at)
+    .bind(p.self_service)
+    .bind(history)
+    .execute(&mut *conn)
+    .await
+    .ctx("setting a password")?;
+    Ok(done.rows_affected() > 0)
 }
 
 fn group_from(row: &AnyRow) -> StoreResult<Group> {
@@ -104,7 +171,7 @@ impl Store {
     pub async fn create_user(&self, u: &User, password_created_at: Option<i64>) -> StoreResult<()> {
         let mut tx = self.begin_write("creating a user").await?;
         sqlx::query(
-            "INSERT INTO users (id, name, domain_id, enabled, default_project_id, extra, password_hash, password_created_at, password_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO users (id, name, domain_id, enabled, default_project_id, extra, password_hash, password_created_at, password_expires_at, created_at, options) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&u.id)
         .bind(&u.name)
@@ -116,6 +183,7 @@ impl Store {
         .bind(password_created_at)
         .bind(u.password_expires_at)
         .bind(u.created_at)
+        .bind(serde_json::Value::Object(u.options.clone()).to_string())
         .execute(tx.conn())
         .await
         .ctx("creating a user")?;
@@ -123,49 +191,58 @@ impl Store {
         Ok(())
     }
 
-    /// Updates the user's attributes and, as asked, its password; `revocations` are
-    /// recorded in the same transaction so a password change never outlives its event.
+    /// Updates the user's attributes and options and, as asked, its password;
+    /// `revocations` are recorded in the same transaction so a password change never
+    /// outlives its event. `enabled_reset` (an enabled user, as Keystone's `enabled`
+    /// setter) clears the failed attempts and, when given, sets `last_active_at`.
     pub async fn update_user(
         &self,
         u: &User,
         password: &PasswordUpdate,
         revocations: &[RevocationEventRow],
+        enabled_reset: Option<Option<i64>>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write("updating a user").await?;
         let done = sqlx::query(
-            "UPDATE users SET name = $2, enabled = $3, default_project_id = $4, extra = $5 WHERE id = $1",
+            "UPDATE users SET name = $2, enabled = $3, default_project_id = $4, extra = $5, options = $6 WHERE id = $1",
         )
         .bind(&u.id)
         .bind(&u.name)
         .bind(u.enabled)
         .bind(&u.default_project_id)
         .bind(serde_json::Value::Object(u.extra.clone()).to_string())
+        .bind(serde_json::Value::Object(u.options.clone()).to_string())
         .execute(tx.conn())
         .await
         .ctx("updating a user")?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let (hash, created_at, expires_at) = match password {
-            PasswordUpdate::Keep => (None, None, None),
-            PasswordUpdate::Clear => (Some(None), None, None),
-            PasswordUpdate::Set {
-                hash,
-                created_at,
-                expires_at,
-            } => (Some(Some(hash.as_str())), Some(*created_at), *expires_at),
-        };
-        if let Some(hash) = hash {
+        if let Some(last_active) = enabled_reset {
             sqlx::query(
-                "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
+                "UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL, last_active_at = COALESCE($2, last_active_at) WHERE id = $1",
             )
             .bind(&u.id)
-            .bind(hash)
-            .bind(created_at)
-            .bind(expires_at)
+            .bind(last_active)
             .execute(tx.conn())
             .await
-            .ctx("setting a password")?;
+            .ctx("resetting failed logins")?;
+        }
+        match password {
+            PasswordUpdate::Keep => {}
+            PasswordUpdate::Clear => {
+                sqlx::query(
+                    "UPDATE users SET password_hash = NULL, password_created_at = NULL, password_expires_at = NULL, password_self_service = $2 WHERE id = $1",
+                )
+                .bind(&u.id)
+                .bind(false)
+                .execute(tx.conn())
+                .await
+                .ctx("clearing a password")?;
+            }
+            PasswordUpdate::Set(p) => {
+                write_password(tx.conn(), &u.id, p, None).await?;
+            }
         }
         insert_events(tx.conn(), revocations).await?;
         tx.commit().await?;
@@ -178,32 +255,30 @@ impl Store {
     pub async fn set_user_password(
         &self,
         user_id: &str,
-        password_hash: &str,
-        created_at: i64,
-        expires_at: Option<i64>,
+        password: &NewPassword,
         revocations: &[RevocationEventRow],
         replacing: Option<&str>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write("setting a password").await?;
-        let sql = match replacing {
-            None => "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1",
-            Some(_) => "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4 WHERE id = $1 AND password_hash = $5",
-        };
-        let mut q = sqlx::query(sql)
-            .bind(user_id)
-            .bind(password_hash)
-            .bind(created_at)
-            .bind(expires_at);
-        if let Some(old) = replacing {
-            q = q.bind(old);
-        }
-        let done = q.execute(tx.conn()).await.ctx("setting a password")?;
-        if done.rows_affected() == 0 {
+        if !write_password(tx.conn(), user_id, password, replacing).await? {
             return Ok(false);
         }
         insert_events(tx.conn(), revocations).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The user's earlier password hashes, oldest first.
+    pub async fn password_history(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let row = sqlx::query("SELECT password_history FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.reader())
+            .await
+            .ctx("reading a password history")?;
+        match row {
+            None => Ok(Vec::new()),
+            Some(r) => Ok(serde_json::from_str(&text(&r, "password_history")?).unwrap_or_default()),
+        }
     }
 
     /// Deletes the user with its memberships and assignments, and records

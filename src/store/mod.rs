@@ -15,6 +15,7 @@ mod import;
 mod keys;
 mod keystone_source;
 mod limit;
+mod login;
 mod policy;
 mod resource;
 mod revoke;

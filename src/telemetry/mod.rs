@@ -1,5 +1,6 @@
 //! Logging setup shared by the binary and the tests (`KEYSTONE_TEST_LOG=1`).
 
+pub mod audit;
 pub mod metrics;
 
 use tracing_subscriber::{fmt, EnvFilter};

@@ -60,6 +60,8 @@ pub async fn create_user_in(app: &TestApp, name: &str, domain_id: &str) -> Strin
                 password_hash: None,
                 password_expires_at: None,
                 created_at: 0,
+                options: Default::default(),
+                login: Default::default(),
             },
             Some(PASSWORD),
         )

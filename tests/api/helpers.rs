@@ -342,6 +342,8 @@ impl TestApp {
                     password_hash: None,
                     password_expires_at: None,
                     created_at: 0,
+                    options: Default::default(),
+                    login: Default::default(),
                 },
                 Some(password),
             )

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use keystone_rs::model::NewPassword;
 
 const PASSWORD: &str = "correct horse battery staple é";
 
@@ -22,7 +23,18 @@ async fn keystone_password_hashes_log_in(app: TestApp) {
         let user = app.create_user(&name, "placeholder-pw").await;
         let stored = app
             .store
-            .set_user_password(&user.user_id, hash, 0, None, &[], None)
+            .set_user_password(
+                &user.user_id,
+                &NewPassword {
+                    hash: hash.to_string(),
+                    created_at: 0,
+                    expires_at: None,
+                    self_service: false,
+                    keep_history: 0,
+                },
+                &[],
+                None,
+            )
             .await
             .expect("set hash");
         assert!(stored);

@@ -25,6 +25,7 @@ mod revocation;
 mod role_assignments;
 mod roles;
 mod routes;
+mod security_compliance;
 mod tokens;
 mod users;
 

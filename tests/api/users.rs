@@ -108,7 +108,10 @@ async fn user_crud_shapes_and_validation(app: TestApp) {
         json!({"user": {"name": "x", "domain_id": "bad id"}}),
         json!({"user": {"name": "x", "default_project_id": 5}}),
         json!({"user": {"name": "x", "description": "d".repeat(256)}}),
-        json!({"user": {"name": "x", "options": {"lock_password": true}}}),
+        json!({"user": {"name": "x", "options": {"lock_password": "yes"}}}),
+        json!({"user": {"name": "x", "options": {"no_such_option": true}}}),
+        json!({"user": {"name": "x", "options": {"multi_factor_auth_enabled": true}}}),
+        json!({"user": {"name": "x", "options": []}}),
         json!({"user": {"name": "x", "password": 12}}),
         json!({"user": "x"}),
         json!({"nouser": {}}),
@@ -241,7 +244,18 @@ async fn user_crud_shapes_and_validation(app: TestApp) {
         .expect("t")
         .timestamp();
     app.store
-        .set_user_password(&carol.id, "not-a-hash", 0, Some(expiry), &[], None)
+        .set_user_password(
+            &carol.id,
+            &keystone_rs::model::NewPassword {
+                hash: "not-a-hash".into(),
+                created_at: 0,
+                expires_at: Some(expiry),
+                self_service: false,
+                keep_history: 0,
+            },
+            &[],
+            None,
+        )
         .await
         .expect("expiry");
     let (_, body) = call(
@@ -831,9 +845,13 @@ async fn self_service_password_change(app: TestApp) {
     app.store
         .set_user_password(
             &expiring.user_id,
-            &hash,
-            0,
-            Some(app.clock.now_secs() - 10),
+            &keystone_rs::model::NewPassword {
+                hash,
+                created_at: 0,
+                expires_at: Some(app.clock.now_secs() - 10),
+                self_service: false,
+                keep_history: 0,
+            },
             &[],
             None,
         )

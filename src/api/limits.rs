@@ -17,9 +17,13 @@ use crate::model::{new_id, Limit, LimitFilter, RegisteredLimit, RegisteredLimitP
 use crate::token::provider::Scope;
 
 /// jsonschema's error path: a field of an item of a batch is `<list>/<i>/<field>`.
+/// A whole-item error (`closed`, `require`, reported on field '') names the item.
 fn at<T>(prefix: &str, r: ApiResult<T>) -> ApiResult<T> {
     r.map_err(|e| match e {
         ApiError::BadRequest(m) => match m.strip_prefix("Invalid input for field '") {
+            Some(rest) if rest.starts_with('\'') => {
+                ApiError::BadRequest(format!("Invalid input for field '{prefix}{rest}"))
+            }
             Some(rest) => ApiError::BadRequest(format!("Invalid input for field '{prefix}/{rest}")),
             None => ApiError::BadRequest(m),
         },
@@ -195,13 +199,7 @@ fn registered_from(i: usize, item: &Map<String, Value>) -> ApiResult<RegisteredL
             description: description(&item)?.flatten(),
         })
     })();
-    at(&path, parsed).map_err(|e| match e {
-        // A whole-item error (`closed`, `require`) names the item itself.
-        ApiError::BadRequest(m) => {
-            ApiError::BadRequest(m.replace(&format!("{path}/'"), &format!("{path}'")))
-        }
-        other => other,
-    })
+    at(&path, parsed)
 }
 
 pub async fn create_registered(
@@ -369,12 +367,7 @@ fn limit_from(i: usize, item: &Map<String, Value>) -> ApiResult<Limit> {
         }
         Ok(limit)
     })();
-    at(&path, parsed).map_err(|e| match e {
-        ApiError::BadRequest(m) => {
-            ApiError::BadRequest(m.replace(&format!("{path}/'"), &format!("{path}'")))
-        }
-        other => other,
-    })
+    at(&path, parsed)
 }
 
 pub async fn create_limits(

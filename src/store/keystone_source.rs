@@ -140,6 +140,29 @@ fn table(
     }
 }
 
+/// How a source column becomes a cell.
+#[derive(Clone, Copy, Debug)]
+enum Conv {
+    Text,
+    OptText,
+    /// NULL becomes '' (our description columns are NOT NULL).
+    Blank,
+    Bool,
+    Int,
+    Extra,
+}
+
+fn cell(row: &AnyRow, col: &'static str, conv: Conv) -> StoreResult<Cell> {
+    Ok(match conv {
+        Conv::Text => Cell::Text(text(row, col)?),
+        Conv::OptText => Cell::opt_text(opt_text(row, col)?),
+        Conv::Blank => Cell::Text(opt_text(row, col)?.unwrap_or_default()),
+        Conv::Bool => Cell::Bool(boolean(row, col)?),
+        Conv::Int => Cell::Int(opt_int(row, col)?.unwrap_or_default()),
+        Conv::Extra => json(&extra_of(row)?),
+    })
+}
+
 impl KeystoneSource {
     /// Opens `url` (Keystone's `[database] connection` form) read only.
     pub async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
@@ -192,29 +215,43 @@ impl KeystoneSource {
         Ok(revisions)
     }
 
+    /// A family copied column for column (same names here and in Keystone).
+    async fn copy(
+        &self,
+        family: &'static str,
+        target: &'static str,
+        sql: &str,
+        columns: &'static [&'static str],
+        convs: &[Conv],
+    ) -> StoreResult<ImportTable> {
+        let rows = self.rows(sql).await?;
+        let mut t = table(family, target, columns, rows.len());
+        for r in &rows {
+            t.rows.push(
+                columns
+                    .iter()
+                    .zip(convs)
+                    .map(|(c, conv)| cell(r, c, *conv))
+                    .collect::<StoreResult<_>>()?,
+            );
+        }
+        Ok(t)
+    }
+
     /// Every supported family, in an order that satisfies our foreign keys.
     pub async fn read_all(&self) -> StoreResult<Vec<ImportTable>> {
         let mut out = Vec::new();
 
-        let rows = self
-            .rows("SELECT id, name, description, CAST(enabled AS INTEGER) AS enabled, extra FROM project WHERE is_domain AND id <> '<<keystone.domain.root>>' ORDER BY id")
-            .await?;
-        let mut domains = table(
-            "domains",
-            "domain",
-            &["id", "name", "description", "enabled", "extra"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "domains",
+                "domain",
+                "SELECT id, name, description, CAST(enabled AS INTEGER) AS enabled, extra FROM project WHERE is_domain AND id <> '<<keystone.domain.root>>' ORDER BY id",
+                &["id", "name", "description", "enabled", "extra"],
+                &[Conv::Text, Conv::Text, Conv::Blank, Conv::Bool, Conv::Extra],
+            )
+            .await?,
         );
-        for r in &rows {
-            domains.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "name")?),
-                Cell::Text(opt_text(r, "description")?.unwrap_or_default()),
-                Cell::Bool(boolean(r, "enabled")?),
-                json(&extra_of(r)?),
-            ]);
-        }
-        out.push(domains);
 
         let rows = self
             .rows("SELECT id, name, domain_id, parent_id, description, CAST(enabled AS INTEGER) AS enabled, extra FROM project WHERE NOT is_domain ORDER BY id")
@@ -260,22 +297,16 @@ impl KeystoneSource {
             .collect::<StoreResult<_>>()?;
         out.push(projects);
 
-        let rows = self
-            .rows("SELECT project_id, name FROM project_tag ORDER BY project_id, name")
-            .await?;
-        let mut tags = table(
-            "project tags",
-            "project_tag",
-            &["project_id", "name"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "project tags",
+                "project_tag",
+                "SELECT project_id, name FROM project_tag ORDER BY project_id, name",
+                &["project_id", "name"],
+                &[Conv::Text, Conv::Text],
+            )
+            .await?,
         );
-        for r in &rows {
-            tags.rows.push(vec![
-                Cell::Text(text(r, "project_id")?),
-                Cell::Text(text(r, "name")?),
-            ]);
-        }
-        out.push(tags);
 
         out.push(self.users().await?);
         let user_ids: HashSet<String> = out
@@ -291,25 +322,16 @@ impl KeystoneSource {
             })
             .unwrap_or_default();
 
-        let rows = self
-            .rows("SELECT id, name, domain_id, description, extra FROM \"group\" ORDER BY id")
-            .await?;
-        let mut groups = table(
-            "groups",
-            "user_group",
-            &["id", "name", "domain_id", "description", "extra"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "groups",
+                "user_group",
+                "SELECT id, name, domain_id, description, extra FROM \"group\" ORDER BY id",
+                &["id", "name", "domain_id", "description", "extra"],
+                &[Conv::Text, Conv::Text, Conv::Text, Conv::Blank, Conv::Extra],
+            )
+            .await?,
         );
-        for r in &rows {
-            groups.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "name")?),
-                Cell::Text(text(r, "domain_id")?),
-                Cell::Text(opt_text(r, "description")?.unwrap_or_default()),
-                json(&extra_of(r)?),
-            ]);
-        }
-        out.push(groups);
 
         let rows = self
             .rows("SELECT user_id, group_id FROM user_group_membership ORDER BY group_id, user_id")
@@ -334,62 +356,38 @@ impl KeystoneSource {
         }
         out.push(members);
 
-        let rows = self
-            .rows("SELECT id, name, domain_id, description, extra FROM role ORDER BY id")
-            .await?;
-        let mut roles = table(
-            "roles",
-            "role",
-            &["id", "name", "domain_id", "description", "extra"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "roles",
+                "role",
+                "SELECT id, name, domain_id, description, extra FROM role ORDER BY id",
+                &["id", "name", "domain_id", "description", "extra"],
+                &[Conv::Text, Conv::Text, Conv::Text, Conv::Blank, Conv::Extra],
+            )
+            .await?,
         );
-        for r in &rows {
-            roles.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "name")?),
-                Cell::Text(text(r, "domain_id")?),
-                Cell::Text(opt_text(r, "description")?.unwrap_or_default()),
-                json(&extra_of(r)?),
-            ]);
-        }
-        out.push(roles);
 
-        let rows = self
-            .rows("SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id")
-            .await?;
-        let mut implied = table(
-            "implied roles",
-            "implied_role",
-            &["prior_role_id", "implied_role_id"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "implied roles",
+                "implied_role",
+                "SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id",
+                &["prior_role_id", "implied_role_id"],
+                &[Conv::Text, Conv::Text],
+            )
+            .await?,
         );
-        for r in &rows {
-            implied.rows.push(vec![
-                Cell::Text(text(r, "prior_role_id")?),
-                Cell::Text(text(r, "implied_role_id")?),
-            ]);
-        }
-        out.push(implied);
 
-        let rows = self
-            .rows("SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM assignment UNION ALL SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM system_assignment")
-            .await?;
-        let mut assignments = table(
-            "assignments",
-            "assignment",
-            &["type", "actor_id", "target_id", "role_id", "inherited"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "assignments",
+                "assignment",
+                "SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM assignment UNION ALL SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM system_assignment",
+                &["type", "actor_id", "target_id", "role_id", "inherited"],
+                &[Conv::Text, Conv::Text, Conv::Text, Conv::Text, Conv::Bool],
+            )
+            .await?,
         );
-        for r in &rows {
-            assignments.rows.push(vec![
-                Cell::Text(text(r, "type")?),
-                Cell::Text(text(r, "actor_id")?),
-                Cell::Text(text(r, "target_id")?),
-                Cell::Text(text(r, "role_id")?),
-                Cell::Bool(boolean(r, "inherited")?),
-            ]);
-        }
-        out.push(assignments);
 
         let rows = self
             .rows("SELECT id, description, parent_region_id, extra FROM region ORDER BY id")
@@ -447,35 +445,16 @@ impl KeystoneSource {
         }
         out.push(services);
 
-        let rows = self
-            .rows("SELECT id, service_id, interface, url, region_id, CAST(enabled AS INTEGER) AS enabled, extra FROM endpoint ORDER BY id")
-            .await?;
-        let mut endpoints = table(
-            "endpoints",
-            "endpoint",
-            &[
-                "id",
-                "service_id",
-                "interface",
-                "url",
-                "region_id",
-                "enabled",
-                "extra",
-            ],
-            rows.len(),
+        out.push(
+            self.copy(
+                "endpoints",
+                "endpoint",
+                "SELECT id, service_id, interface, url, region_id, CAST(enabled AS INTEGER) AS enabled, extra FROM endpoint ORDER BY id",
+                &["id", "service_id", "interface", "url", "region_id", "enabled", "extra"],
+                &[Conv::Text, Conv::Text, Conv::Text, Conv::Text, Conv::OptText, Conv::Bool, Conv::Extra],
+            )
+            .await?,
         );
-        for r in &rows {
-            endpoints.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "service_id")?),
-                Cell::Text(text(r, "interface")?),
-                Cell::Text(text(r, "url")?),
-                Cell::opt_text(opt_text(r, "region_id")?),
-                Cell::Bool(boolean(r, "enabled")?),
-                json(&extra_of(r)?),
-            ]);
-        }
-        out.push(endpoints);
 
         let rows = self
             .rows("SELECT endpoint_id, project_id FROM project_endpoint ORDER BY endpoint_id, project_id")
@@ -500,129 +479,62 @@ impl KeystoneSource {
         }
         out.push(pe);
 
-        let rows = self
-            .rows("SELECT id, name, description, filters FROM endpoint_group ORDER BY id")
-            .await?;
-        let mut groups = table(
-            "endpoint groups",
-            "endpoint_group",
-            &["id", "name", "description", "filters"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "endpoint groups",
+                "endpoint_group",
+                "SELECT id, name, description, filters FROM endpoint_group ORDER BY id",
+                &["id", "name", "description", "filters"],
+                &[Conv::Text, Conv::Text, Conv::OptText, Conv::Text],
+            )
+            .await?,
         );
-        for r in &rows {
-            groups.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "name")?),
-                Cell::opt_text(opt_text(r, "description")?),
-                Cell::Text(text(r, "filters")?),
-            ]);
-        }
-        out.push(groups);
 
-        let rows = self
-            .rows("SELECT endpoint_group_id, project_id FROM project_endpoint_group ORDER BY endpoint_group_id, project_id")
-            .await?;
-        let mut peg = table(
-            "project endpoint groups",
-            "project_endpoint_group",
-            &["endpoint_group_id", "project_id"],
-            rows.len(),
+        out.push(
+            self.copy(
+                "project endpoint groups",
+                "project_endpoint_group",
+                "SELECT endpoint_group_id, project_id FROM project_endpoint_group ORDER BY endpoint_group_id, project_id",
+                &["endpoint_group_id", "project_id"],
+                &[Conv::Text, Conv::Text],
+            )
+            .await?,
         );
-        for r in &rows {
-            peg.rows.push(vec![
-                Cell::Text(text(r, "endpoint_group_id")?),
-                Cell::Text(text(r, "project_id")?),
-            ]);
-        }
-        out.push(peg);
 
         out.push(self.revocations().await?);
 
-        let rows = self
-            .rows("SELECT id, user_id, project_id, encrypted_blob, type, key_hash, extra FROM credential ORDER BY id")
-            .await?;
-        let mut creds = table(
-            "credentials",
-            "credential",
-            &[
-                "id",
-                "user_id",
-                "project_id",
-                "encrypted_blob",
-                "type",
-                "key_hash",
-                "extra",
-            ],
-            rows.len(),
+        out.push(
+            self.copy(
+                "credentials",
+                "credential",
+                "SELECT id, user_id, project_id, encrypted_blob, type, key_hash, extra FROM credential ORDER BY id",
+                &["id", "user_id", "project_id", "encrypted_blob", "type", "key_hash", "extra"],
+                &[Conv::Text, Conv::Text, Conv::OptText, Conv::Text, Conv::Text, Conv::Text, Conv::Extra],
+            )
+            .await?,
         );
-        for r in &rows {
-            creds.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "user_id")?),
-                Cell::opt_text(opt_text(r, "project_id")?),
-                Cell::Text(text(r, "encrypted_blob")?),
-                Cell::Text(text(r, "type")?),
-                Cell::Text(text(r, "key_hash")?),
-                json(&extra_of(r)?),
-            ]);
-        }
-        out.push(creds);
 
-        let rows = self
-            .rows("SELECT id, service_id, region_id, resource_name, default_limit, description FROM registered_limit ORDER BY id")
-            .await?;
-        let mut reg = table(
-            "registered limits",
-            "registered_limit",
-            &[
-                "id",
-                "service_id",
-                "region_id",
-                "resource_name",
-                "default_limit",
-                "description",
-            ],
-            rows.len(),
+        out.push(
+            self.copy(
+                "registered limits",
+                "registered_limit",
+                "SELECT id, service_id, region_id, resource_name, default_limit, description FROM registered_limit ORDER BY id",
+                &["id", "service_id", "region_id", "resource_name", "default_limit", "description"],
+                &[Conv::Text, Conv::Text, Conv::OptText, Conv::Text, Conv::Int, Conv::OptText],
+            )
+            .await?,
         );
-        for r in &rows {
-            reg.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "service_id")?),
-                Cell::opt_text(opt_text(r, "region_id")?),
-                Cell::Text(text(r, "resource_name")?),
-                Cell::Int(opt_int(r, "default_limit")?.unwrap_or_default()),
-                Cell::opt_text(opt_text(r, "description")?),
-            ]);
-        }
-        out.push(reg);
 
-        let rows = self
-            .rows("SELECT id, registered_limit_id, project_id, domain_id, resource_limit, description FROM \"limit\" ORDER BY id")
-            .await?;
-        let mut limits = table(
-            "limits",
-            "unified_limit",
-            &[
-                "id",
-                "registered_limit_id",
-                "project_id",
-                "domain_id",
-                "resource_limit",
-                "description",
-            ],
-            rows.len(),
+        out.push(
+            self.copy(
+                "limits",
+                "unified_limit",
+                "SELECT id, registered_limit_id, project_id, domain_id, resource_limit, description FROM \"limit\" ORDER BY id",
+                &["id", "registered_limit_id", "project_id", "domain_id", "resource_limit", "description"],
+                &[Conv::Text, Conv::Text, Conv::OptText, Conv::OptText, Conv::Int, Conv::OptText],
+            )
+            .await?,
         );
-        for r in &rows {
-            limits.rows.push(vec![
-                Cell::Text(text(r, "id")?),
-                Cell::Text(text(r, "registered_limit_id")?),
-                Cell::opt_text(opt_text(r, "project_id")?),
-                Cell::opt_text(opt_text(r, "domain_id")?),
-                Cell::Int(opt_int(r, "resource_limit")?.unwrap_or_default()),
-                Cell::opt_text(opt_text(r, "description")?),
-            ]);
-        }
-        out.push(limits);
 
         for (source, family) in NOT_SUPPORTED {
             let rows = self

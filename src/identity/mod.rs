@@ -305,6 +305,9 @@ impl IdentityService {
         };
         // A locked account still costs one verification: the timing says nothing.
         let ok = self.hasher.verify(candidate, stored).await?;
+        let legacy = stored
+            .filter(|h| legacy_hash::is_legacy(h))
+            .map(str::to_string);
         let user = match (found, ok && password.len() <= self.max_password_length) {
             (Some(u), _) if locked => return Err(refusal("account locked", Some(&u.id))),
             (Some(u), true) => u,
@@ -354,9 +357,16 @@ impl IdentityService {
         let today = self.today();
         let reset = user.login.failed_auth_count > 0;
         let touch = user.login.last_active_at != Some(today);
-        if reset || touch {
+        // A hash imported from Python Keystone: rehashed with argon2id now, in the
+        // same write as the bookkeeping.
+        let rehashed = match &legacy {
+            Some(_) => Some(self.hasher.hash(password).await?),
+            None => None,
+        };
+        if reset || touch || rehashed.is_some() {
+            let rehash = rehashed.as_deref().zip(legacy.as_deref());
             self.store
-                .record_login(&user.id, reset, touch.then_some(today))
+                .record_login(&user.id, reset, touch.then_some(today), rehash)
                 .await?;
         }
         Ok(user)

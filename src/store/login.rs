@@ -36,15 +36,27 @@ impl Store {
         tx.commit_unannounced().await
     }
 
-    /// A successful login: failures forgotten, and the day of activity recorded when
-    /// it changed (at most one write a day per user).
+    /// A successful login: failures forgotten, the day of activity recorded when it
+    /// changed (at most one write a day per user), and a hash imported from Python
+    /// Keystone replaced by its argon2id rehash (`(new, old)`: only while the stored
+    /// hash is still the old one, so a concurrent password change wins).
     pub async fn record_login(
         &self,
         user_id: &str,
         reset_failures: bool,
         today: Option<i64>,
+        rehash: Option<(&str, &str)>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write("recording a login").await?;
+        if let Some((new, old)) = rehash {
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3")
+                .bind(user_id)
+                .bind(new)
+                .bind(old)
+                .execute(tx.conn())
+                .await
+                .ctx("rehashing a password")?;
+        }
         if reset_failures {
             sqlx::query(
                 "UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1",

@@ -47,6 +47,17 @@ async fn keystone_password_hashes_log_in(app: TestApp) {
             .password_token(&name, "placeholder-pw", json!(null))
             .await;
         assert_eq!(s, 401, "{hash}");
+        // The first login rehashed it with argon2id; the password still works.
+        let row = app
+            .store
+            .get_user(&user.user_id)
+            .await
+            .expect("read")
+            .expect("user");
+        let now = row.password_hash.as_deref().unwrap_or("");
+        assert!(now.starts_with("$argon2id$"), "{hash} -> {now}");
+        let (s, _, b) = app.password_token(&name, PASSWORD, json!(null)).await;
+        assert_eq!(s, 201, "{hash} after the rehash: {b}");
     }
 }
 

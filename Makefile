@@ -32,6 +32,7 @@ run: build
 	@mkdir -p -m 0700 data
 	$(RELEASE) --config-file $(CONFIG) db sync
 	$(RELEASE) --config-file $(CONFIG) fernet setup
+	$(RELEASE) --config-file $(CONFIG) credential setup
 	@if [ ! -s data/admin-password ]; then \
 		( umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))' > data/admin-password ) && \
 		echo "generated the admin password in data/admin-password"; \

@@ -1,5 +1,5 @@
 //! Golden tests against tokens minted by real Python Keystone
-//! (`shared/spec/vectors.json`, SPEC §9).
+//! (`tests/fixtures/vectors.json`, recorded from Keystone; see tests/fixtures/README.md).
 
 use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
 use base64::Engine as _;

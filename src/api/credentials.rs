@@ -13,6 +13,7 @@ use super::kit::{
     collection, entity, no_content, resource, Caller, Links, QueryPairs, Router, Target,
 };
 use super::AppState;
+use crate::auth::missing;
 use crate::credential::Credential;
 use crate::error::Error;
 use crate::model::{new_id, CredentialFilter};
@@ -46,9 +47,7 @@ fn target_of(c: Option<&Credential>) -> Target {
 }
 
 fn bad_blob() -> ApiError {
-    ApiError::Service(Error::validation(
-        "Expecting to find blob in credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.",
-    ))
+    ApiError::Service(Error::validation(missing("blob", "credential")))
 }
 
 /// `_validate_blob_json`: an ec2 blob is a JSON object with an `access`.
@@ -62,9 +61,10 @@ pub fn ec2_blob(blob: &str) -> ApiResult<Map<String, Value>> {
         return Err(bad_blob());
     }
     if m.get("access").is_none_or(Value::is_null) {
-        return Err(ApiError::Service(Error::validation(
-            "Expecting to find access in credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.",
-        )));
+        return Err(ApiError::Service(Error::validation(missing(
+            "access",
+            "credential",
+        ))));
     }
     Ok(m)
 }

@@ -30,7 +30,7 @@ fn report(tables: &[ImportTable], written: bool) -> Vec<FamilyReport> {
         .iter()
         .map(|t| {
             let mut why: Vec<String> = Vec::new();
-            for (_, reason) in &t.skipped {
+            for reason in &t.skipped {
                 if !why.contains(reason) && why.len() < 3 {
                     why.push(reason.clone());
                 }

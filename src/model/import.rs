@@ -26,8 +26,8 @@ pub struct ImportTable {
     pub table: &'static str,
     pub columns: &'static [&'static str],
     pub rows: Vec<Vec<Cell>>,
-    /// Rows of the source not imported, with why.
-    pub skipped: Vec<(usize, String)>,
+    /// Why each source row that is not imported was left out.
+    pub skipped: Vec<String>,
     /// Rows read from the source.
     pub read: usize,
 }

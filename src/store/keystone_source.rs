@@ -28,7 +28,9 @@ const KNOWN_REVISIONS: &[&str] = &[
     "c88cdce8f248",
 ];
 
-/// The families keystone-rs cannot hold yet: counted and named, never dropped silently.
+/// The families `db import` does not carry yet (keystone-rs lacks them, or, for
+/// policies and domain configuration, their import is not written): counted and
+/// named, never dropped silently.
 const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("trust", "trusts"),
     ("application_credential", "application credentials"),
@@ -342,12 +344,12 @@ impl KeystoneSource {
             &["user_id", "group_id"],
             rows.len(),
         );
-        for (i, r) in rows.iter().enumerate() {
+        for r in &rows {
             let user_id = text(r, "user_id")?;
             if !user_ids.contains(&user_id) {
                 members
                     .skipped
-                    .push((i, format!("user {user_id} is not a local user")));
+                    .push(format!("user {user_id} is not a local user"));
                 continue;
             }
             members
@@ -465,11 +467,11 @@ impl KeystoneSource {
             &["endpoint_id", "project_id"],
             rows.len(),
         );
-        for (i, r) in rows.iter().enumerate() {
+        for r in &rows {
             let project_id = text(r, "project_id")?;
             if !project_ids.contains(&project_id) {
                 pe.skipped
-                    .push((i, format!("project {project_id} does not exist")));
+                    .push(format!("project {project_id} does not exist"));
                 continue;
             }
             pe.rows.push(vec![
@@ -547,9 +549,7 @@ impl KeystoneSource {
                 .unwrap_or(0) as usize;
             let mut t = table(family, "", &[], n);
             if n > 0 {
-                t.skipped = (0..n)
-                    .map(|i| (i, "not supported by keystone-rs yet".to_string()))
-                    .collect();
+                t.skipped = vec!["not imported yet".to_string(); n];
             }
             out.push(t);
         }
@@ -596,13 +596,12 @@ impl KeystoneSource {
             ],
             rows.len(),
         );
-        for (i, r) in rows.iter().enumerate() {
+        for r in &rows {
             let id = text(r, "id")?;
             let (Some(name), Some(local)) = (opt_text(r, "name")?, opt_int(r, "local_id")?) else {
-                users.skipped.push((
-                    i,
-                    format!("user {id} is not a local user (federated or LDAP)"),
-                ));
+                users
+                    .skipped
+                    .push(format!("user {id} is not a local user (federated or LDAP)"));
                 continue;
             };
             let (hash, created, expires) = current.get(&local).cloned().unwrap_or_default();

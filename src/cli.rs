@@ -85,8 +85,8 @@ pub enum DbCommand {
     /// Import a Python Keystone database (2023.1 or newer), keeping every id and
     /// password hash, in one transaction. Run `db sync` first.
     Import {
-        /// Keystone's `[database] connection`, e.g. sqlite:////var/lib/keystone/keystone.db
-        /// or postgresql://keystone:secret@db/keystone.
+        /// Keystone's `[database] connection`, e.g. sqlite:////var/lib/keystone/keystone.db,
+        /// postgresql://keystone:secret@db/keystone or mysql+pymysql://keystone:secret@db/keystone.
         #[arg(long = "from")]
         from: String,
         /// Empty the target's identity tables first (otherwise a non-empty target is refused).
@@ -226,7 +226,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     dry_run,
                 },
         } => {
-            let from = crate::config::DatabaseUrl::parse(&from)
+            let from = crate::config::SourceUrl::parse(&from)
                 .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
             let store = Store::connect(
                 &settings.database.connection,

@@ -406,6 +406,79 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Where `db import --from` reads a Python Keystone database: anything `[database]
+/// connection` accepts, plus MySQL/MariaDB (read only; keystone-rs never stores there).
+#[derive(Clone, PartialEq, Eq)]
+pub enum SourceUrl {
+    Storage(DatabaseUrl),
+    /// An sqlx `mysql://` URL, translated from SQLAlchemy's `mysql+pymysql://` form.
+    Mysql {
+        url: String,
+    },
+}
+
+impl SourceUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let scheme = raw.split(':').next().unwrap_or_default();
+        let base = scheme
+            .split('+')
+            .next()
+            .unwrap_or(scheme)
+            .to_ascii_lowercase();
+        if base != "mysql" && base != "mariadb" {
+            return DatabaseUrl::parse(raw).map(SourceUrl::Storage);
+        }
+        let rest = &raw[scheme.len()..];
+        let mut url = url::Url::parse(&format!("mysql{rest}"))
+            .map_err(|e| format!("unreadable MySQL URL: {e}"))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(
+                "a MySQL URL needs a host, e.g. mysql+pymysql://keystone:PASSWORD@db/keystone"
+                    .into(),
+            );
+        }
+        // SQLAlchemy/PyMySQL query options sqlx does not know (charset=utf8, ...) are
+        // dropped; a unix socket keeps working under sqlx's name for it.
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter_map(|(k, v)| match k.as_ref() {
+                "unix_socket" | "socket" => Some(("socket".to_string(), v.into_owned())),
+                "ssl-mode" | "ssl-ca" => Some((k.into_owned(), v.into_owned())),
+                _ => None,
+            })
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+        Ok(SourceUrl::Mysql {
+            url: url.to_string(),
+        })
+    }
+
+    /// The URL with any password replaced, safe to print.
+    pub fn redacted(&self) -> String {
+        match self {
+            SourceUrl::Storage(u) => u.redacted(),
+            SourceUrl::Mysql { url } => match url::Url::parse(url) {
+                Ok(mut u) if u.password().is_some() => {
+                    let _ = u.set_password(Some("***"));
+                    u.to_string()
+                }
+                Ok(u) => u.to_string(),
+                Err(_) => "mysql://<unparsable>".into(),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for SourceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// The raw options, by lower-cased section then option.
 type RawOptions = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -1180,6 +1253,21 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("nonsense").is_err());
+        match SourceUrl::parse("mysql+pymysql://keystone:pw@db.example:3307/keystone?charset=utf8&unix_socket=/run/my.sock") {
+            Ok(SourceUrl::Mysql { url }) => {
+                assert_eq!(url, "mysql://keystone:pw@db.example:3307/keystone?socket=%2Frun%2Fmy.sock")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            SourceUrl::parse("mysql://k:secret@db/keystone").map(|u| u.redacted()),
+            Ok("mysql://k:***@db/keystone".to_string())
+        );
+        assert!(SourceUrl::parse("mysql+pymysql:///keystone").is_err());
+        assert!(matches!(
+            SourceUrl::parse("sqlite:///k.db"),
+            Ok(SourceUrl::Storage(DatabaseUrl::Sqlite { .. }))
+        ));
     }
 
     #[test]

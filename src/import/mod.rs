@@ -1,7 +1,7 @@
 //! `keystone-rs db import --from URL`: adopt a running Python Keystone's database,
 //! keeping every id, password hash and revocation, in one transaction.
 
-use crate::config::DatabaseUrl;
+use crate::config::SourceUrl;
 use crate::error::{Error, Result};
 use crate::model::ImportTable;
 use crate::store::{ImportWrite, KeystoneSource, Store};
@@ -50,7 +50,7 @@ fn report(tables: &[ImportTable], written: bool) -> Vec<FamilyReport> {
 /// all in one transaction. A non-empty target is refused without `replace`.
 pub async fn import(
     target: &Store,
-    from: &DatabaseUrl,
+    from: &SourceUrl,
     replace: bool,
     dry_run: bool,
 ) -> Result<ImportReport> {

@@ -23,6 +23,8 @@ impl Cell {
 pub struct ImportTable {
     /// What the report calls the family ("domains", "users", ...).
     pub family: &'static str,
+    /// Empty for a family written as columns of another one (user options, password
+    /// history): its `rows` are then empty and only count what was carried.
     pub table: &'static str,
     pub columns: &'static [&'static str],
     pub rows: Vec<Vec<Cell>>,

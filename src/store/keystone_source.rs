@@ -1,5 +1,5 @@
-//! Reading a Python Keystone database (schema 2023.1 or newer, SQLite or PostgreSQL)
-//! for `db import`: every family keystone-rs supports, mapped to our tables with ids
+//! Reading a Python Keystone database (schema 2023.1 or newer; SQLite, PostgreSQL or
+//! MySQL/MariaDB) for `db import`: every family keystone-rs supports, mapped to our tables with ids
 //! kept. Read only; nothing here writes to the source.
 
 use std::collections::{HashMap, HashSet};
@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
-use super::{boolean, opt_int, opt_text, text, DbContext, StoreError, StoreResult};
-use crate::config::DatabaseUrl;
+use super::{boolean, opt_int, DbContext, StoreError, StoreResult};
+use crate::config::{DatabaseUrl, SourceUrl};
 use crate::model::{Cell, ImportTable};
+use sqlx::Row;
 
 /// Every alembic revision of Keystone 30.0.0's migrations (2023.1 onwards, when
 /// Keystone moved to alembic); a database at any other revision is refused rather
@@ -48,12 +49,30 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
-/// A local user's newest password: hash, created and expires (Unix seconds).
-type CurrentPassword = (Option<String>, Option<i64>, Option<i64>);
+/// One `password` row: hash, created and expires (Unix seconds), set by its owner.
+#[derive(Clone, Debug, Default)]
+struct StoredPassword {
+    hash: Option<String>,
+    created: Option<i64>,
+    expires: Option<i64>,
+    self_service: bool,
+}
+
+/// Keystone's user option ids (`identity/backends/resource_options.py`) and the
+/// names keystone-rs stores them under; the MFA options (MFAR, MFAE) have no
+/// counterpart here and are reported.
+const USER_OPTIONS: &[(&str, &str)] = &[
+    ("1000", "ignore_change_password_upon_first_use"),
+    ("1001", "ignore_password_expiry"),
+    ("1002", "ignore_lockout_failure_attempts"),
+    ("1003", "lock_password"),
+    ("1004", "ignore_user_inactivity"),
+];
 
 /// Keystone's database, opened read only.
 pub struct KeystoneSource {
     pool: AnyPool,
+    mysql: bool,
 }
 
 fn err(detail: impl Into<String>) -> StoreError {
@@ -61,6 +80,25 @@ fn err(detail: impl Into<String>) -> StoreError {
         context: "reading the Keystone database",
         detail: detail.into(),
     }
+}
+
+/// A text column. MySQL's TEXT columns reach sqlx's Any driver as BLOBs: their
+/// bytes are read as UTF-8.
+fn opt_text(row: &AnyRow, col: &'static str) -> StoreResult<Option<String>> {
+    match row.try_get::<Option<String>, _>(col) {
+        Ok(v) => Ok(v),
+        Err(_) => match row.try_get::<Option<Vec<u8>>, _>(col) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| err(format!("column {col} is not UTF-8 text"))),
+            Err(e) => Err(err(format!("column {col}: {e}"))),
+        },
+    }
+}
+
+fn text(row: &AnyRow, col: &'static str) -> StoreResult<String> {
+    opt_text(row, col)?.ok_or_else(|| err(format!("column {col} is NULL")))
 }
 
 /// Keystone's free-form `extra` (JSON text, maybe NULL).
@@ -167,27 +205,56 @@ fn cell(row: &AnyRow, col: &'static str, conv: Conv) -> StoreResult<Cell> {
 
 impl KeystoneSource {
     /// Opens `url` (Keystone's `[database] connection` form) read only.
-    pub async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
+    pub async fn open(url: &SourceUrl) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let sqlx_url = match url {
-            DatabaseUrl::Sqlite { path } => {
+        let (sqlx_url, mysql) = match url {
+            SourceUrl::Storage(DatabaseUrl::Sqlite { path }) => {
                 if !path.exists() {
                     return Err(err(format!("{} does not exist", path.display())));
                 }
-                format!("sqlite://{}?mode=ro", path.display())
+                (format!("sqlite://{}?mode=ro", path.display()), false)
             }
-            DatabaseUrl::Postgres { url } => url.clone(),
+            SourceUrl::Storage(DatabaseUrl::Postgres { url }) => (url.clone(), false),
+            SourceUrl::Mysql { url } => (url.clone(), true),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(15))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if mysql {
+                        // Keystone's table names "user", "group" and "limit" are quoted
+                        // the standard way in every query here; nothing here writes.
+                        for statement in [
+                            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')",
+                            "SET SESSION TRANSACTION READ ONLY",
+                        ] {
+                            sqlx::Executor::execute(&mut *conn, statement).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(&sqlx_url)
             .await
             .ctx("opening the Keystone database")?;
-        Ok(KeystoneSource { pool })
+        Ok(KeystoneSource { pool, mysql })
+    }
+
+    /// MySQL spells the two casts used here differently; nothing else differs.
+    fn dialect<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.mysql {
+            sql.replace(" AS INTEGER)", " AS SIGNED)")
+                .replace(" AS TEXT)", " AS CHAR)")
+                .into()
+        } else {
+            sql.into()
+        }
     }
 
     async fn rows(&self, sql: &str) -> StoreResult<Vec<AnyRow>> {
-        sqlx::query(sql)
+        let sql = self.dialect(sql);
+        sqlx::query(&sql)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| err(format!("{sql}: {e}")))
@@ -310,9 +377,9 @@ impl KeystoneSource {
             .await?,
         );
 
-        out.push(self.users().await?);
-        let user_ids: HashSet<String> = out
-            .last()
+        let users = self.users().await?;
+        let user_ids: HashSet<String> = users
+            .first()
             .map(|t| {
                 t.rows
                     .iter()
@@ -323,6 +390,7 @@ impl KeystoneSource {
                     .collect()
             })
             .unwrap_or_default();
+        out.extend(users);
 
         out.push(
             self.copy(
@@ -556,29 +624,69 @@ impl KeystoneSource {
         Ok(out)
     }
 
-    /// Local users with their current password (the newest `password` row).
-    async fn users(&self) -> StoreResult<ImportTable> {
+    /// Local users with their current password (the newest `password` row), the
+    /// earlier ones as history, their options and their login bookkeeping; then two
+    /// summary families (user options, password history) for the report.
+    async fn users(&self) -> StoreResult<Vec<ImportTable>> {
         let rows = self
-            .rows("SELECT u.id, lu.name, u.domain_id, CAST(u.enabled AS INTEGER) AS enabled, u.default_project_id, u.extra, CAST(u.created_at AS TEXT) AS created_at, lu.id AS local_id FROM \"user\" u LEFT JOIN local_user lu ON lu.user_id = u.id ORDER BY u.id")
+            .rows("SELECT u.id, lu.name, u.domain_id, CAST(u.enabled AS INTEGER) AS enabled, u.default_project_id, u.extra, CAST(u.created_at AS TEXT) AS created_at, CAST(u.last_active_at AS TEXT) AS last_active_at, lu.id AS local_id, lu.failed_auth_count, CAST(lu.failed_auth_at AS TEXT) AS failed_auth_at FROM \"user\" u LEFT JOIN local_user lu ON lu.user_id = u.id ORDER BY u.id")
             .await?;
         let passwords = self
-            .rows("SELECT local_user_id, password_hash, created_at_int, expires_at_int FROM password ORDER BY local_user_id, created_at_int, id")
+            .rows("SELECT local_user_id, password_hash, created_at_int, expires_at_int, CAST(self_service AS INTEGER) AS self_service FROM password ORDER BY local_user_id, created_at_int, id")
             .await?;
-        let mut current: HashMap<i64, CurrentPassword> = HashMap::new();
+        let mut by_local: HashMap<i64, Vec<StoredPassword>> = HashMap::new();
         for p in &passwords {
             let Some(local) = opt_int(p, "local_user_id")? else {
                 continue;
             };
             // Microseconds in Keystone; seconds here.
-            current.insert(
-                local,
-                (
-                    opt_text(p, "password_hash")?,
-                    opt_int(p, "created_at_int")?.map(|v| v / 1_000_000),
-                    opt_int(p, "expires_at_int")?.map(|v| v / 1_000_000),
-                ),
-            );
+            by_local.entry(local).or_default().push(StoredPassword {
+                hash: opt_text(p, "password_hash")?,
+                created: opt_int(p, "created_at_int")?.map(|v| v / 1_000_000),
+                expires: opt_int(p, "expires_at_int")?.map(|v| v / 1_000_000),
+                self_service: boolean(p, "self_service")?,
+            });
         }
+        let option_rows = self
+            .rows("SELECT user_id, option_id, option_value FROM user_option ORDER BY user_id, option_id")
+            .await?;
+        let mut options_read = table("user options", "", &[], option_rows.len());
+        let mut options: HashMap<String, Map<String, Value>> = HashMap::new();
+        for o in &option_rows {
+            let user_id = text(o, "user_id")?;
+            let option_id = text(o, "option_id")?;
+            let Some(name) = USER_OPTIONS
+                .iter()
+                .find(|(id, _)| *id == option_id)
+                .map(|(_, n)| *n)
+            else {
+                options_read.skipped.push(format!(
+                    "option {option_id} ({}) is not supported",
+                    if option_id.starts_with("MFA") {
+                        "multi-factor authentication"
+                    } else {
+                        "unknown"
+                    }
+                ));
+                continue;
+            };
+            let value = match opt_text(o, "option_value")? {
+                None => Value::Null,
+                Some(v) => serde_json::from_str(&v)
+                    .map_err(|_| err(format!("user {user_id}: option {name} is not JSON")))?,
+            };
+            if value.is_null() {
+                options_read
+                    .skipped
+                    .push(format!("option {name} is null (not set)"));
+            } else {
+                options
+                    .entry(user_id)
+                    .or_default()
+                    .insert(name.to_string(), value);
+            }
+        }
+        let mut history_read = table("password history", "", &[], 0);
         let mut users = table(
             "users",
             "users",
@@ -593,6 +701,12 @@ impl KeystoneSource {
                 "password_created_at",
                 "password_expires_at",
                 "created_at",
+                "options",
+                "failed_auth_count",
+                "failed_auth_at",
+                "last_active_at",
+                "password_self_service",
+                "password_history",
             ],
             rows.len(),
         );
@@ -604,22 +718,48 @@ impl KeystoneSource {
                     .push(format!("user {id} is not a local user (federated or LDAP)"));
                 continue;
             };
-            let (hash, created, expires) = current.get(&local).cloned().unwrap_or_default();
+            let mut stored = by_local.remove(&local).unwrap_or_default();
+            let current = stored.pop().unwrap_or_default();
+            // Earlier hashes, oldest first, for unique_last_password_count.
+            let history: Vec<Value> = stored
+                .into_iter()
+                .filter_map(|p| p.hash.map(Value::String))
+                .collect();
+            history_read.read += history.len();
+            history_read.rows.extend(history.iter().map(|_| Vec::new()));
             let created_at = seconds(opt_text(r, "created_at")?)?.unwrap_or_default();
+            // Keystone keeps a date; here, days since the epoch.
+            let last_active =
+                seconds(opt_text(r, "last_active_at")?)?.map(|s| s.div_euclid(86_400));
             users.rows.push(vec![
-                Cell::Text(id),
+                Cell::Text(id.clone()),
                 Cell::Text(name),
                 Cell::Text(text(r, "domain_id")?),
                 Cell::Bool(boolean(r, "enabled")?),
                 Cell::opt_text(opt_text(r, "default_project_id")?),
                 json(&extra_of(r)?),
-                Cell::opt_text(hash),
-                created.map_or(Cell::NullInt, Cell::Int),
-                expires.map_or(Cell::NullInt, Cell::Int),
+                Cell::opt_text(current.hash),
+                current.created.map_or(Cell::NullInt, Cell::Int),
+                current.expires.map_or(Cell::NullInt, Cell::Int),
                 Cell::Int(created_at),
+                json(&{
+                    let o = options.remove(&id).unwrap_or_default();
+                    options_read.rows.extend(o.iter().map(|_| Vec::new()));
+                    o
+                }),
+                Cell::Int(opt_int(r, "failed_auth_count")?.unwrap_or_default()),
+                seconds(opt_text(r, "failed_auth_at")?)?.map_or(Cell::NullInt, Cell::Int),
+                last_active.map_or(Cell::NullInt, Cell::Int),
+                Cell::Bool(current.self_service),
+                Cell::Text(Value::Array(history).to_string()),
             ]);
         }
-        Ok(users)
+        for (user_id, o) in options {
+            options_read
+                .skipped
+                .extend(o.iter().map(|_| format!("user {user_id} is not imported")));
+        }
+        Ok(vec![users, options_read, history_read])
     }
 
     async fn revocations(&self) -> StoreResult<ImportTable> {

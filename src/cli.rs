@@ -235,7 +235,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             )
             .await?;
             store.migrate().await.context("applying migrations")?;
-            let report = crate::import::import(&store, &from, replace, dry_run).await?;
+            let report =
+                crate::import::import(&store, &from, replace, dry_run, &ImportBar::new()).await?;
             print!("{}", report.table());
             if report.written {
                 println!(
@@ -576,5 +577,41 @@ fn fernet(command: FernetCommand, settings: &Settings) -> anyhow::Result<i32> {
         FernetCommand::Export { .. } | FernetCommand::Import { .. } => {
             bail!("fernet export and import always work on the database")
         }
+    }
+}
+
+/// `db import`'s progress on a terminal (indicatif hides itself when stderr is not one).
+struct ImportBar(indicatif::ProgressBar);
+
+impl ImportBar {
+    fn new() -> Self {
+        ImportBar(indicatif::ProgressBar::new_spinner())
+    }
+}
+
+impl crate::model::ImportProgress for ImportBar {
+    fn reading(&self) {
+        self.0.set_message("reading the Keystone database");
+        self.0
+            .enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+
+    fn writing(&self, rows: u64) {
+        self.0.set_length(rows);
+        self.0.set_position(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {pos}/{len} rows ({eta} left)",
+        ) {
+            self.0.set_style(style);
+        }
+        self.0.set_message("writing");
+    }
+
+    fn wrote_row(&self) {
+        self.0.inc(1);
+    }
+
+    fn finished(&self) {
+        self.0.finish_and_clear();
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::config::SourceUrl;
 use crate::error::{Error, Result};
-use crate::model::ImportTable;
+use crate::model::{ImportProgress, ImportTable};
 use crate::store::{ImportWrite, KeystoneSource, Store};
 
 /// One line of the final table.
@@ -53,6 +53,20 @@ pub async fn import(
     from: &SourceUrl,
     replace: bool,
     dry_run: bool,
+    progress: &dyn ImportProgress,
+) -> Result<ImportReport> {
+    progress.reading();
+    let result = run(target, from, replace, dry_run, progress).await;
+    progress.finished();
+    result
+}
+
+async fn run(
+    target: &Store,
+    from: &SourceUrl,
+    replace: bool,
+    dry_run: bool,
+    progress: &dyn ImportProgress,
 ) -> Result<ImportReport> {
     let source = KeystoneSource::open(from).await.map_err(source_error)?;
     let revisions = source.check_schema().await.map_err(source_error)?;
@@ -65,7 +79,7 @@ pub async fn import(
         });
     }
     match target
-        .import_tables(&tables, replace)
+        .import_tables(&tables, replace, progress)
         .await
         .map_err(source_error)?
     {

@@ -33,3 +33,18 @@ pub struct ImportTable {
     /// Rows read from the source.
     pub read: usize,
 }
+
+/// What `db import` tells as it goes: the CLI draws a progress bar on a terminal;
+/// `()` tells nobody.
+pub trait ImportProgress: Sync {
+    /// Reading the source has begun.
+    fn reading(&self) {}
+    /// Writing `rows` rows has begun.
+    fn writing(&self, _rows: u64) {}
+    /// One more row is written.
+    fn wrote_row(&self) {}
+    /// Everything is written (or nothing will be).
+    fn finished(&self) {}
+}
+
+impl ImportProgress for () {}

@@ -1,7 +1,7 @@
 //! Writing what `db import` read, in one transaction: all or nothing.
 
 use super::{DbContext, Store, StoreError, StoreResult};
-use crate::model::{Cell, ImportTable};
+use crate::model::{Cell, ImportProgress, ImportTable};
 
 /// Tables an import fills, children first (the order `--replace` empties them in).
 const CLEARED: &[&str] = &[
@@ -41,6 +41,7 @@ impl Store {
         &self,
         tables: &[ImportTable],
         replace: bool,
+        progress: &dyn ImportProgress,
     ) -> StoreResult<ImportWrite> {
         let mut tx = self.begin_write("importing a Keystone database").await?;
         let mut existing = 0;
@@ -62,6 +63,7 @@ impl Store {
                     .ctx("emptying the target")?;
             }
         }
+        progress.writing(tables.iter().map(|t| t.rows.len() as u64).sum());
         for t in tables.iter().filter(|t| !t.table.is_empty()) {
             let placeholders: Vec<String> =
                 (1..=t.columns.len()).map(|i| format!("${i}")).collect();
@@ -88,6 +90,7 @@ impl Store {
                         context: "importing a Keystone database",
                         detail: format!("{} ({}): {e}", t.family, t.table),
                     })?;
+                progress.wrote_row();
             }
         }
         tx.commit().await?;

@@ -101,6 +101,15 @@ fn text(row: &AnyRow, col: &'static str) -> StoreResult<String> {
     opt_text(row, col)?.ok_or_else(|| err(format!("column {col} is NULL")))
 }
 
+/// A resource option's value (Keystone's JsonBlob; NULL is null).
+fn option_value(row: &AnyRow) -> StoreResult<Value> {
+    match opt_text(row, "option_value")? {
+        None => Ok(Value::Null),
+        Some(v) => serde_json::from_str(&v)
+            .map_err(|_| err(format!("an option value is not JSON: {v:.60}"))),
+    }
+}
+
 /// Keystone's free-form `extra` (JSON text, maybe NULL).
 fn extra_of(row: &AnyRow) -> StoreResult<Map<String, Value>> {
     match opt_text(row, "extra")? {
@@ -426,16 +435,7 @@ impl KeystoneSource {
         }
         out.push(members);
 
-        out.push(
-            self.copy(
-                "roles",
-                "role",
-                "SELECT id, name, domain_id, description, extra FROM role ORDER BY id",
-                &["id", "name", "domain_id", "description", "extra"],
-                &[Conv::Text, Conv::Text, Conv::Text, Conv::Blank, Conv::Extra],
-            )
-            .await?,
-        );
+        out.extend(self.roles().await?);
 
         out.push(
             self.copy(
@@ -452,7 +452,8 @@ impl KeystoneSource {
             self.copy(
                 "assignments",
                 "assignment",
-                "SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM assignment UNION ALL SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM system_assignment",
+                // Keystone's system assignments target 'system'; ours the model's name for it.
+                &format!("SELECT type, actor_id, target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM assignment UNION ALL SELECT type, actor_id, '{}' AS target_id, role_id, CAST(inherited AS INTEGER) AS inherited FROM system_assignment", crate::model::SYSTEM_TARGET),
                 &["type", "actor_id", "target_id", "role_id", "inherited"],
                 &[Conv::Text, Conv::Text, Conv::Text, Conv::Text, Conv::Bool],
             )
@@ -670,11 +671,7 @@ impl KeystoneSource {
                 ));
                 continue;
             };
-            let value = match opt_text(o, "option_value")? {
-                None => Value::Null,
-                Some(v) => serde_json::from_str(&v)
-                    .map_err(|_| err(format!("user {user_id}: option {name} is not JSON")))?,
-            };
+            let value = option_value(o)?;
             if value.is_null() {
                 options_read
                     .skipped
@@ -760,6 +757,74 @@ impl KeystoneSource {
                 .extend(o.iter().map(|_| format!("user {user_id} is not imported")));
         }
         Ok(vec![users, options_read, history_read])
+    }
+
+    /// Roles, with their resource options (Keystone's `role_option`: `immutable`,
+    /// kept where keystone-rs keeps it, under `options` in the role's attributes);
+    /// then the project options, which keystone-rs does not implement, for the report.
+    async fn roles(&self) -> StoreResult<Vec<ImportTable>> {
+        let option_rows = self
+            .rows("SELECT role_id, option_id, option_value FROM role_option ORDER BY role_id, option_id")
+            .await?;
+        let mut role_options = table("role options", "", &[], option_rows.len());
+        let mut options: HashMap<String, Map<String, Value>> = HashMap::new();
+        for o in &option_rows {
+            let role_id = text(o, "role_id")?;
+            match (text(o, "option_id")?.as_str(), option_value(o)?) {
+                ("IMMU", Value::Null) => role_options
+                    .skipped
+                    .push("option immutable is null (not set)".into()),
+                ("IMMU", v) => {
+                    options
+                        .entry(role_id)
+                        .or_default()
+                        .insert("immutable".into(), v);
+                    role_options.rows.push(Vec::new());
+                }
+                (other, _) => role_options
+                    .skipped
+                    .push(format!("role option {other} is unknown")),
+            }
+        }
+        let rows = self
+            .rows("SELECT id, name, domain_id, description, extra FROM role ORDER BY id")
+            .await?;
+        let mut roles = table(
+            "roles",
+            "role",
+            &["id", "name", "domain_id", "description", "extra"],
+            rows.len(),
+        );
+        for r in &rows {
+            let id = text(r, "id")?;
+            let mut extra = extra_of(r)?;
+            if let Some(o) = options.remove(&id) {
+                extra.insert("options".into(), Value::Object(o));
+            }
+            roles.rows.push(vec![
+                Cell::Text(id),
+                Cell::Text(text(r, "name")?),
+                Cell::Text(text(r, "domain_id")?),
+                Cell::Text(opt_text(r, "description")?.unwrap_or_default()),
+                json(&extra),
+            ]);
+        }
+        let project_rows = self
+            .rows("SELECT project_id, option_id, option_value FROM project_option ORDER BY project_id, option_id")
+            .await?;
+        let mut project_options = table("project options", "", &[], project_rows.len());
+        for o in &project_rows {
+            match option_value(o)? {
+                // Unset or false: what keystone-rs's projects and domains always are.
+                Value::Null | Value::Bool(false) => project_options.rows.push(Vec::new()),
+                _ => project_options.skipped.push(format!(
+                    "option {} of {} is not supported (immutable projects and domains)",
+                    text(o, "option_id")?,
+                    text(o, "project_id")?
+                )),
+            }
+        }
+        Ok(vec![roles, role_options, project_options])
     }
 
     async fn revocations(&self) -> StoreResult<ImportTable> {

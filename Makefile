@@ -13,7 +13,7 @@ PUBLIC_URL := http://127.0.0.1:5000/v3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test e2e bench fuzz fmt clippy clean
+.PHONY: help build run test e2e bench bench-import fuzz fmt clippy clean
 
 help:
 	@echo "make run     build, set up ./data (database, Fernet keys, admin user) and serve on 127.0.0.1:5000"
@@ -75,6 +75,10 @@ e2e: $(VENV)/.installed
 # Performance claims live here, never in timed tests: see docs/performance.md.
 bench:
 	bash bench/run.sh
+
+# db import of a 100,000-user / 10,000-project Keystone database: time and memory.
+bench-import:
+	bash bench/import_scale.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fernet_token auth_request

@@ -12,6 +12,7 @@ use super::{boolean, opt_int, DbContext, StoreError, StoreResult};
 use crate::config::{DatabaseUrl, SourceUrl};
 use crate::model::{Cell, ImportTable};
 use sqlx::Row;
+use std::str::FromStr;
 
 /// Every alembic revision of Keystone 30.0.0's migrations (2023.1 onwards, when
 /// Keystone moved to alembic); a database at any other revision is refused rather
@@ -226,6 +227,13 @@ impl KeystoneSource {
             SourceUrl::Storage(DatabaseUrl::Postgres { url }) => (url.clone(), false),
             SourceUrl::Mysql { url } => (url.clone(), true),
         };
+        // Reading whole tables is slow by design: no slow-statement warnings.
+        let options = sqlx::ConnectOptions::log_slow_statements(
+            sqlx::any::AnyConnectOptions::from_str(&sqlx_url)
+                .map_err(|e| err(format!("unusable URL: {e}")))?,
+            tracing::log::LevelFilter::Off,
+            std::time::Duration::from_secs(1),
+        );
         let pool = AnyPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(std::time::Duration::from_secs(15))
@@ -244,7 +252,7 @@ impl KeystoneSource {
                     Ok(())
                 })
             })
-            .connect(&sqlx_url)
+            .connect_with(options)
             .await
             .ctx("opening the Keystone database")?;
         Ok(KeystoneSource { pool, mysql })

@@ -159,7 +159,15 @@ async fn endpoints_for_policy(
         .endpoints_for_policy(&path)
         .await?
         .iter()
-        .map(|e| super::endpoints::render(&links, e))
+        .map(|e| {
+            // Keystone lists these as stored, without the legacy `region` attribute
+            // /v3/endpoints adds.
+            let mut v = super::endpoints::render(&links, e);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("region");
+            }
+            v
+        })
         .collect();
     Ok(collection(&links, "endpoints", shown, None))
 }

@@ -5,6 +5,10 @@ use crate::model::{Cell, ImportProgress, ImportTable};
 
 /// Tables an import fills, children first (the order `--replace` empties them in).
 const CLEARED: &[&str] = &[
+    "sensitive_config",
+    "whitelisted_config",
+    "policy_association",
+    "policy",
     "unified_limit",
     "registered_limit",
     "credential",

@@ -4,7 +4,8 @@ A Keystone 30 database is built with Keystone's own `keystone-manage` (on SQLite
 when MariaDB answers, on MariaDB), filled through the real Keystone's API (three
 domains, a three-deep project tree with tags, users, a disabled user, user options,
 groups, a domain-specific and implied roles, inherited, group and system assignments,
-regions, endpoints with endpoint filters, unified limits, a revoked token), with
+regions, endpoints with endpoint filters, unified limits, a stored policy with an
+endpoint-policy association, a domain configuration, a revoked token), with
 passwords hashed by each of Keystone's algorithms (its own hashers), and tokens
 minted by Keystone. Then `keystone-rs db import` into keystone-rs on SQLite and
 PostgreSQL with the same key repository, and:
@@ -235,6 +236,15 @@ def fill(ks, src):
     api("POST", "/limits", {"limits": [{"service_id": nova, "project_id": p1,
                                         "resource_name": "cores", "resource_limit": 20}]}, 201)
 
+    policy = api("POST", "/policies", {"policy": {"type": "application/json",
+                                                  "blob": '{"compute:get": ""}',
+                                                  "owner": "ops"}}, 201)["policy"]["id"]
+    api("PUT", f"/policies/{policy}/OS-ENDPOINT-POLICY/services/{nova}/regions/{region}",
+        expect=204)
+    api("PUT", f"/domains/{dom2}/config", {"config": {
+        "identity": {"driver": "sql"},
+        "ldap": {"url": "ldap://ldap.example.org", "password": "ldap bind secret"}}}, 201)
+
     # Tokens minted by Keystone, each validated by Keystone for the reference body.
     scopes = {
         "admin-project": ("admin", {"project": {"name": "admin", "domain": {"id": "default"}}}),
@@ -273,6 +283,13 @@ def fill(ks, src):
     src.listings[f"/roles?domain_id={dom2}"] = api("GET", f"/roles?domain_id={dom2}",
                                                    expect=200)
     src.listings["/OS-REVOKE/events"] = api("GET", "/OS-REVOKE/events", expect=200)
+    src.listings["/policies"] = api("GET", "/policies", expect=200)
+    src.listings[f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy"] = api(
+        "GET", f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy", expect=200)
+    src.listings[f"/policies/{policy}/OS-ENDPOINT-POLICY/endpoints"] = api(
+        "GET", f"/policies/{policy}/OS-ENDPOINT-POLICY/endpoints", expect=200)
+    src.listings[f"/domains/{dom2}/config"] = api("GET", f"/domains/{dom2}/config", expect=200)
+    assert "password" not in src.listings[f"/domains/{dom2}/config"]["config"]["ldap"]
 
 
 @pytest.fixture(scope="module")
@@ -377,6 +394,10 @@ def test_import_a_python_keystone(tmp_path, backend, source):
         assert rows["user options"] == ["1", "1", "0"]
         assert rows["password history"] == ["1", "1", "0"]
         assert rows["revocation events"][2] == "0"
+        assert rows["policies"] == ["1", "1", "0"]
+        assert rows["endpoint policies"] == ["1", "1", "0"]
+        assert rows["domain configuration"] == ["2", "2", "0"]
+        assert rows["domain config (sensitive)"] == ["1", "1", "0"]
         # Again, without --replace: refused, nothing changed.
         again = run(ks, "db", "import", "--from", source.import_url)
         assert again.returncode != 0 and "--replace" in again.stderr

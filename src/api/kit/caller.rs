@@ -171,9 +171,12 @@ pub fn credentials(t: &Token) -> Credentials {
         Scope::System => (None, None, None, Some("all".to_string())),
         Scope::Unscoped => (None, None, None, None),
     };
+    // A trust-scoped token acts as its trustor when impersonating (Keystone's context
+    // reads the rendered token's user).
+    let (user, _) = t.subject();
     Credentials {
-        user_id: Some(t.user.id.clone()),
-        user_domain_id: Some(t.user.domain_id.clone()),
+        user_id: Some(user.id.clone()),
+        user_domain_id: Some(user.domain_id.clone()),
         project_id,
         project_domain_id,
         domain_id,

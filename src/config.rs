@@ -532,7 +532,12 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("oslo_policy", &["policy_file", "enforce_new_defaults"]),
     (
         "trust",
-        &["enabled", "allow_redelegation", "max_redelegation_count", "driver"],
+        &[
+            "enabled",
+            "allow_redelegation",
+            "max_redelegation_count",
+            "driver",
+        ],
     ),
     ("assignment", &["driver", "prohibited_implied_role"]),
     (

@@ -41,8 +41,7 @@ const KNOWN: &[&str] = &[
 
 /// Keystone's `_check_delegated_token`, widened to every application-credential token.
 fn refuse_delegated(caller: &Caller) -> ApiResult<()> {
-    if caller.payload.app_cred_id.is_some() || crate::auth::is_delegated(&caller.payload.methods)
-    {
+    if caller.payload.app_cred_id.is_some() || crate::auth::is_delegated(&caller.payload.methods) {
         return Err(forbidden_action("Delegated tokens cannot manage trusts.").into());
     }
     Ok(())
@@ -92,7 +91,12 @@ fn render_full(links: &Links, t: &Trust, roles: &[Role]) -> Value {
     let mut m = trust_dict(t);
     m.insert(
         "roles".into(),
-        Value::Array(roles.iter().map(|r| super::roles::render(links, r)).collect()),
+        Value::Array(
+            roles
+                .iter()
+                .map(|r| super::roles::render(links, r))
+                .collect(),
+        ),
     );
     m.insert("roles_links".into(), roles_links(links, &t.id));
     m.insert("links".into(), self_link(links, &t.id));
@@ -301,7 +305,11 @@ fn expiry_attr(obj: &Map<String, Value>) -> ApiResult<Option<DateTime<Utc>>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%d %H:%M:%S%.fZ"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+        "%Y-%m-%dT%H:%MZ",
+        "%Y-%m-%d %H:%M:%S%.fZ",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(&s, fmt) {
             return Ok(Some(t.and_utc()));
         }

@@ -160,9 +160,10 @@ impl AuthService {
             Err(Error::NotFound(why)) => return Err(Error::unauthorized(why)),
             Err(e) => return Err(e),
         };
-        let project_id = trust.project_id.clone().ok_or_else(|| {
-            Error::unauthorized(format!("trust {trust_id} delegates no project"))
-        })?;
+        let project_id = trust
+            .project_id
+            .clone()
+            .ok_or_else(|| Error::unauthorized(format!("trust {trust_id} delegates no project")))?;
         let project = self
             .resource
             .find_cached_project(&project_id)
@@ -461,7 +462,10 @@ impl AuthService {
 /// Keystone's `delegation.is_delegated_method`: a token obtained with a method other
 /// than the primary ones (or with none recorded) is a delegated credential.
 pub fn is_delegated(methods: &[String]) -> bool {
-    methods.is_empty() || methods.iter().any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
+    methods.is_empty()
+        || methods
+            .iter()
+            .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
 }
 
 /// Keystone's ValidationError wording for a missing attribute.

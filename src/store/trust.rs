@@ -20,8 +20,7 @@ fn trust_from(row: &AnyRow) -> StoreResult<Trust> {
         trustee_user_id: text(row, "trustee_user_id")?,
         project_id: opt_text(row, "project_id")?,
         impersonation: boolean(row, "impersonation")?,
-        expires_at: opt_int(row, "expires_at_us")?
-            .and_then(|us| Utc.timestamp_micros(us).single()),
+        expires_at: opt_int(row, "expires_at_us")?.and_then(|us| Utc.timestamp_micros(us).single()),
         remaining_uses: opt_int(row, "remaining_uses")?,
         redelegated_trust_id: opt_text(row, "redelegated_trust_id")?,
         redelegation_count: opt_int(row, "redelegation_count")?,
@@ -74,11 +73,12 @@ impl Store {
             return Ok(None);
         };
         let mut trust = trust_from(&row)?;
-        let roles = sqlx::query("SELECT role_id FROM trust_role WHERE trust_id = $1 ORDER BY role_id")
-            .bind(id)
-            .fetch_all(self.reader())
-            .await
-            .ctx("reading a trust's roles")?;
+        let roles =
+            sqlx::query("SELECT role_id FROM trust_role WHERE trust_id = $1 ORDER BY role_id")
+                .bind(id)
+                .fetch_all(self.reader())
+                .await
+                .ctx("reading a trust's roles")?;
         trust.role_ids = roles
             .iter()
             .map(|r| text(r, "role_id"))

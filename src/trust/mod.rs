@@ -433,9 +433,7 @@ impl TrustService {
             TrustUse::Exhausted => Err(Error::Forbidden {
                 detail: format!("No remaining uses for trust: {id}."),
             }),
-            TrustUse::Missing => Err(Error::unauthorized(format!(
-                "Could not find trust: {id}."
-            ))),
+            TrustUse::Missing => Err(Error::unauthorized(format!("Could not find trust: {id}."))),
         }
     }
 

@@ -651,6 +651,27 @@ async fn every_revocation_path_fails_the_token(app: TestApp) {
     )
     .await;
     assert_eq!(st, 404, "deleted with its trustor");
+    // the trustee deleted
+    let s = setup(&app).await;
+    let t = create_trust(&app, &s, true, json!({})).await;
+    let tid = t["id"].as_str().expect("id");
+    let (token, _) = trust_token_ok(&app, &s, tid).await;
+    app.state
+        .identity
+        .delete_user(&s.trustee.user_id)
+        .await
+        .expect("delete");
+    let (st, _) = app.validate(&admin2, &token, "").await;
+    assert_eq!(st, 404, "trustee deleted");
+    let (st, _) = call(
+        &app,
+        Method::GET,
+        &format!("/v3/OS-TRUST/trusts/{tid}"),
+        Some(&admin2),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "deleted with its trustee");
     // the project deleted: its trusts go with it
     let s = setup(&app).await;
     let t = create_trust(&app, &s, false, json!({})).await;

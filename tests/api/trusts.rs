@@ -695,6 +695,51 @@ async fn every_revocation_path_fails_the_token(app: TestApp) {
     assert_eq!(st, 404, "deleted with its project");
 }
 
+/// A trust deleted through one server fails its tokens on another (the shared state
+/// generation drops the peer's caches within its refresh interval).
+async fn a_peer_server_fails_trust_tokens_of_a_deleted_trust(app: TestApp) {
+    let peer = app.spawn_peer().await;
+    let s = setup(&app).await;
+    let admin = app.admin_token().await;
+    let t = create_trust(&app, &s, true, json!({})).await;
+    let tid = t["id"].as_str().expect("id");
+    let (token, _) = trust_token_ok(&app, &s, tid).await;
+    let validate_on_peer = || async {
+        app.client
+            .get(format!("{peer}/v3/auth/tokens"))
+            .header("X-Auth-Token", &admin)
+            .header("X-Subject-Token", &token)
+            .send()
+            .await
+            .expect("peer request")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(validate_on_peer().await, 200, "cached on the peer now");
+    let (st, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/v3/OS-TRUST/trusts/{tid}"),
+        Some(&s.trustor_token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let started = std::time::Instant::now();
+    loop {
+        let status = validate_on_peer().await;
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the peer still accepts the token of a deleted trust after 3 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn delegated_tokens_cannot_touch_trusts(app: TestApp) {
     use keystone_rs::token::{codec, payload};
     let s = setup(&app).await;
@@ -916,6 +961,7 @@ both_backends!(
     two_issues_cannot_both_take_the_last_use,
     every_revocation_path_fails_the_token,
     delegated_tokens_cannot_touch_trusts,
+    a_peer_server_fails_trust_tokens_of_a_deleted_trust,
 );
 
 mod configured {

@@ -695,6 +695,85 @@ async fn every_revocation_path_fails_the_token(app: TestApp) {
     assert_eq!(st, 404, "deleted with its project");
 }
 
+/// A trust token (impersonating the trustor) cannot mint credentials, which would let
+/// it outlive or exceed the trust (Keystone 30's `_require_primary_auth`).
+async fn trust_tokens_cannot_touch_credentials(app: TestApp) {
+    let s = setup(&app).await;
+    let t = create_trust(&app, &s, true, json!({})).await;
+    let (token, _) = trust_token_ok(&app, &s, t["id"].as_str().expect("id")).await;
+    let expected = "You are not authorized to perform the requested action: Delegated tokens cannot access credentials directly.";
+    let ec2 = format!("/v3/users/{}/credentials/OS-EC2", s.trustor.user_id);
+    let (st, b) = call(
+        &app,
+        Method::POST,
+        &ec2,
+        Some(&token),
+        Some(json!({"tenant_id": s.project_id})),
+    )
+    .await;
+    assert_eq!((st, message(&b)), (403, expected));
+    let (st, b) = call(&app, Method::GET, &ec2, Some(&token), None).await;
+    assert_eq!((st, message(&b)), (403, expected));
+    let blob = json!({"access": id(), "secret": "s"}).to_string();
+    let body = json!({"credential": {"type": "ec2", "user_id": s.trustor.user_id,
+                                      "project_id": s.project_id, "blob": blob}});
+    let (st, b) = call(
+        &app,
+        Method::POST,
+        "/v3/credentials",
+        Some(&token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!((st, message(&b)), (403, expected));
+    // the trustor's own token may; the trust token then lists nothing and reads nothing
+    let (st, b) = call(
+        &app,
+        Method::POST,
+        "/v3/credentials",
+        Some(&s.trustor_token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let cid = b["credential"]["id"].as_str().expect("id").to_string();
+    let (st, b) = call(&app, Method::GET, "/v3/credentials", Some(&token), None).await;
+    assert_eq!(
+        (st, b["credentials"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (st, b) = call(
+        &app,
+        Method::GET,
+        "/v3/credentials",
+        Some(&s.trustor_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, b["credentials"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (st, _) = call(
+        &app,
+        Method::GET,
+        &format!("/v3/credentials/{cid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/v3/credentials/{cid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+}
+
 /// A trust deleted through one server fails its tokens on another (the shared state
 /// generation drops the peer's caches within its refresh interval).
 async fn a_peer_server_fails_trust_tokens_of_a_deleted_trust(app: TestApp) {
@@ -962,6 +1041,7 @@ both_backends!(
     every_revocation_path_fails_the_token,
     delegated_tokens_cannot_touch_trusts,
     a_peer_server_fails_trust_tokens_of_a_deleted_trust,
+    trust_tokens_cannot_touch_credentials,
 );
 
 mod configured {

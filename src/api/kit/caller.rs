@@ -101,6 +101,17 @@ impl Caller {
             })
     }
 
+    /// A delegated token (Keystone's `trust_id or is_delegated_method(token)`): trust
+    /// scoped, from an application credential or OAuth1, or obtained with a method
+    /// that is not primary. Such a token may not manage credentials or trusts.
+    pub fn is_delegated(&self) -> bool {
+        let p = &self.token.payload;
+        p.trust_id.is_some()
+            || p.app_cred_id.is_some()
+            || p.access_token_id.is_some()
+            || crate::auth::is_delegated(&p.methods)
+    }
+
     /// The domain of a domain-scoped token: Keystone limits what such a caller
     /// lists to that domain, whatever the filters say.
     pub fn scoped_domain(&self) -> Option<&str> {

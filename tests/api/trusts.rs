@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{call, id, message, spawn_configured, Db, Member, TestApp};
+use crate::helpers::{call, id, message, spawn_configured, system_token, Db, Member, TestApp};
 
 /// A trustor holding `member` and `reader` on a project (with a project token), and a
 /// trustee with an unscoped token.
@@ -187,6 +187,37 @@ async fn trust_api_shapes_and_policy(app: TestApp) {
     assert!(b["trusts"]
         .as_array()
         .is_some_and(|a| a.iter().any(|x| x["id"] == tid.as_str())));
+    // a system reader reads and lists everything, but deletes nothing
+    let (_, sys_reader) = system_token(&app, "reader").await;
+    let (st, b) = call(
+        &app,
+        Method::GET,
+        "/v3/OS-TRUST/trusts",
+        Some(&sys_reader),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(b["trusts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x["id"] == tid.as_str())));
+    let (st, _) = call(&app, Method::GET, &path, Some(&sys_reader), None).await;
+    assert_eq!(st, 200);
+    let (st, _) = call(
+        &app,
+        Method::GET,
+        &format!("{path}/roles"),
+        Some(&sys_reader),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _) = call(&app, Method::DELETE, &path, Some(&sys_reader), None).await;
+    assert_eq!(st, 403);
+    // the trustee's listing is not the trustor's
+    let q2 = format!("/v3/OS-TRUST/trusts?trustee_user_id={}", s.trustee.user_id);
+    let (st, _) = call(&app, Method::GET, &q2, Some(&s.trustor_token), None).await;
+    assert_eq!(st, 403);
     let (st, b) = call(
         &app,
         Method::GET,

@@ -160,6 +160,10 @@ rs_tokens() {
   "${BENCHCTL[@]}" token --url "$url" --user admin --password "$ADMIN_PASSWORD" --project admin >"$dir/admin.token"
   "${BENCHCTL[@]}" token --url "$url" --user bench-user-0 --password "$USER_PASSWORD" --project bench-project-0 >"$dir/subject.token"
   "${BENCHCTL[@]}" token --url "$url" --user bench-user-0 --password "$USER_PASSWORD" >"$dir/unscoped.token"
+  # validate-trust: bench-user-1 impersonating bench-user-0 through a trust.
+  "${BENCHCTL[@]}" trust-token --url "$url" --admin-token "$(cat "$dir/admin.token")" \
+    --trustor bench-user-0 --password "$USER_PASSWORD" --project bench-project-0 --role bench-role-0 \
+    --trustee bench-user-1 --trustee-password "$USER_PASSWORD" >"$dir/trust.token"
 }
 
 # ------------------------------------------------------------------ Python Keystone
@@ -238,6 +242,7 @@ wrk_run() {
   BENCH_ADMIN_TOKEN=$(cat "$dir/admin.token") \
   BENCH_SUBJECT_TOKEN=$(cat "$dir/subject.token") \
   BENCH_UNSCOPED_TOKEN=$(cat "$dir/unscoped.token") \
+  BENCH_TRUST_TOKEN=$(cat "$dir/trust.token" 2>/dev/null || true) \
   BENCH_TOKENS_FILE=$dir/tokens.txt \
   BENCH_COLD_TOKENS_FILE=$dir/cold-tokens.txt \
   BENCH_PASSWORD_USERS=$PASSWORD_USERS \
@@ -307,6 +312,7 @@ log "workloads: ${DURATION}s each (+${WARMUP}s warm-up where marked), sides: ${S
 # machine's background load hits the compared figures alike.
 for side in "${SIDES[@]}"; do measure "$side" discovery 64 get.lua /v3 1; done
 for side in "${HOT_SIDES[@]}"; do measure "$side" validate-hot 64 validate.lua /v3/auth/tokens 1; done
+for side in "${SIDES[@]}"; do measure "$side" validate-trust 64 validate_trust.lua /v3/auth/tokens 1; done
 for side in "${SIDES[@]}"; do measure "$side" validate-many 64 validate_many.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-cold 64 validate_cold.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-nocatalog 64 validate.lua '/v3/auth/tokens?nocatalog' 1; done

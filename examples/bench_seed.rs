@@ -396,6 +396,7 @@ async fn main() -> anyhow::Result<()> {
                     roles: Vec::new(),
                     expires_at: None,
                     parent_audit_id: None,
+                    trust: None,
                 })
                 .await?;
             writeln!(out, "{}", token.id)?;

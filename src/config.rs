@@ -71,6 +71,7 @@ pub struct Settings {
     pub unified_limit: UnifiedLimitSection,
     pub security_compliance: SecurityComplianceSection,
     pub rate_limit: RateLimitSection,
+    pub trust: TrustSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -265,6 +266,18 @@ pub struct RateLimitSection {
     /// Password attempts per minute naming one user (name and domain, or id).
     pub per_user_per_minute: u32,
     pub per_user_burst: u32,
+}
+
+/// `[trust]`: OS-TRUST delegation (docs/delegation.md).
+#[derive(Clone, Debug)]
+pub struct TrustSection {
+    /// keystone-rs: false turns `/v3/OS-TRUST` and trust-scoped tokens off (403).
+    pub enabled: bool,
+    /// Whether a trust may be created with `allow_redelegation: true` (Keystone reads
+    /// this option but never enforces it; keystone-rs does: docs/compatibility.md).
+    pub allow_redelegation: bool,
+    /// The longest chain of redelegated trusts (Keystone's default 3).
+    pub max_redelegation_count: i64,
 }
 
 /// `[credential]`: the credential store and its encryption keys.
@@ -590,6 +603,15 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("oslo_policy", &["policy_file", "enforce_new_defaults"]),
+    (
+        "trust",
+        &[
+            "enabled",
+            "allow_redelegation",
+            "max_redelegation_count",
+            "driver",
+        ],
+    ),
     ("assignment", &["driver", "prohibited_implied_role"]),
     (
         "server",
@@ -927,6 +949,7 @@ impl Settings {
             unified_limit: unified_limit_section(&o)?,
             security_compliance,
             rate_limit,
+            trust: trust_section(&o)?,
             warnings,
         })
     }
@@ -1002,6 +1025,27 @@ fn security_compliance_section(o: &Options<'_>) -> Result<SecurityComplianceSect
             "change_password_upon_first_use",
             false,
         )?,
+    })
+}
+
+fn trust_section(o: &Options<'_>) -> Result<TrustSection, ConfigError> {
+    let driver = o.text("trust", "driver").unwrap_or("sql");
+    if driver != "sql" {
+        return Err(o.invalid("trust", "driver", driver, "keystone-rs supports sql only"));
+    }
+    let max: i64 = o.parse("trust", "max_redelegation_count", 3)?;
+    if max < 0 {
+        return Err(o.invalid(
+            "trust",
+            "max_redelegation_count",
+            &max.to_string(),
+            "the minimum is 0",
+        ));
+    }
+    Ok(TrustSection {
+        enabled: o.parse_bool("trust", "enabled", true)?,
+        allow_redelegation: o.parse_bool("trust", "allow_redelegation", false)?,
+        max_redelegation_count: max,
     })
 }
 

@@ -43,4 +43,6 @@ pub struct Services {
     pub endpoint_policy: EndpointPolicyService,
     /// Domain configuration (`/v3/domains/{id}/config`).
     pub domain_config: DomainConfigService,
+    /// OS-TRUST trusts.
+    pub trusts: crate::trust::TrustService,
 }

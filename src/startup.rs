@@ -106,6 +106,14 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
         identity = identity.with_read_cache(capacity, cache_ttl);
     }
+    let trusts = crate::trust::TrustService::new(
+        store.clone(),
+        identity.clone(),
+        resource.clone(),
+        assignment.clone(),
+        settings.trust.clone(),
+        clock.clone(),
+    );
     let tokens = TokenProvider::new(
         store.clone(),
         keys,
@@ -122,7 +130,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         assignment.clone(),
         revoke.clone(),
         clock,
-    );
+    )
+    .with_trusts(trusts.clone());
     let auth = AuthService::new(
         identity.clone(),
         resource.clone(),
@@ -130,7 +139,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         tokens.clone(),
         settings.auth.methods.clone(),
         token.allow_rescope_scoped_token,
-    );
+    )
+    .with_trusts(trusts.clone());
     let policy = match &settings.oslo_policy.policy_file {
         Some(path) => Enforcer::load_file(path)
             .with_context(|| format!("loading policy file {}", path.display()))?,
@@ -195,6 +205,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             settings_credential.user_limit,
         ),
         limits: LimitService::new(store.clone(), model),
+        trusts,
     };
     Ok((services, store))
 }

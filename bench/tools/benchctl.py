@@ -74,6 +74,32 @@ def cmd_token(a):
     print(password_token(a.url, a.user, a.password, a.project))
 
 
+def cmd_trust_token(a):
+    """A trust from the trustor (its project-scoped token) to the trustee, and the
+    trustee's trust-scoped token: the subject of validate-trust."""
+    trustor_token = password_token(a.url, a.trustor, a.password, a.project)
+    _, users = request(a.url, "GET", f"/v3/users?name={a.trustee}", token=a.admin_token, expect=(200,))
+    _, trustors = request(a.url, "GET", f"/v3/users?name={a.trustor}", token=a.admin_token, expect=(200,))
+    _, projects = request(a.url, "GET", f"/v3/projects?name={a.project}", token=a.admin_token, expect=(200,))
+    trust = {
+        "trustor_user_id": trustors["users"][0]["id"],
+        "trustee_user_id": users["users"][0]["id"],
+        "project_id": projects["projects"][0]["id"],
+        "impersonation": True,
+        "roles": [{"name": a.role}],
+    }
+    _, created = request(a.url, "POST", "/v3/OS-TRUST/trusts", {"trust": trust}, token=trustor_token, expect=(201,))
+    auth = {
+        "identity": {
+            "methods": ["password"],
+            "password": {"user": {"name": a.trustee, "domain": {"id": "default"}, "password": a.trustee_password}},
+        },
+        "scope": {"OS-TRUST:trust": {"id": created["trust"]["id"]}},
+    }
+    resp, _ = request(a.url, "POST", "/v3/auth/tokens?nocatalog", {"auth": auth}, expect=(201,))
+    print(resp.getheader("X-Subject-Token"))
+
+
 def cmd_rescope(a):
     body = {
         "auth": {
@@ -197,6 +223,7 @@ ROWS = [
     ("validate-many", "GET /v3/auth/tokens, 10,000 subjects in rotation, c=64"),
     ("validate-cold", "GET /v3/auth/tokens, every subject token seen once (cache miss), c=64"),
     ("validate-nocatalog", "GET /v3/auth/tokens?nocatalog, one subject, c=64"),
+    ("validate-trust", "GET /v3/auth/tokens, one trust-scoped subject (impersonating), with catalog, c=64"),
     ("rescope", "POST token (unscoped) -> project, c=16"),
     ("password", "POST password + project scope, c=16"),
     ("mixed-logins", "validate-hot p99 while 32 password logins run"),
@@ -352,6 +379,8 @@ def cmd_report(a):
     check("validate-hot >= 50x Python Keystone (cached)", vh and pv and vh / pv, vh and pv and vh / pv >= 50, fmt_ratio(vh / pv) if vh and pv else "")
     q = p99("rs", "validate-hot")
     check("validate-hot p99 <= 5 ms at c=64", q, q is not None and q <= 5, f"{fmt_ms(q)} ms" if q is not None else "")
+    vt = rps("rs", "validate-trust")
+    check("validate-trust >= 90% of validate-hot", vt and vh and vt / vh, vt and vh and vt / vh >= 0.9, fmt_pct(vt / vh) if vt and vh else "")
     vm = rps("rs", "validate-many")
     check("validate-many >= 50% of validate-hot", vm and vh and vm / vh, vm and vh and vm / vh >= 0.5, fmt_pct(vm / vh) if vm and vh else "")
     rr, pr = rps("rs", "rescope"), rps("py", "rescope")
@@ -462,6 +491,17 @@ def main():
     s.add_argument("--password", required=True)
     s.add_argument("--project")
     s.set_defaults(fn=cmd_token)
+
+    s = sub.add_parser("trust-token")
+    s.add_argument("--url", required=True)
+    s.add_argument("--admin-token", required=True)
+    s.add_argument("--trustor", required=True)
+    s.add_argument("--password", required=True)
+    s.add_argument("--project", required=True)
+    s.add_argument("--role", default="member")
+    s.add_argument("--trustee", required=True)
+    s.add_argument("--trustee-password", required=True)
+    s.set_defaults(fn=cmd_trust_token)
 
     s = sub.add_parser("rescope")
     s.add_argument("--url", required=True)

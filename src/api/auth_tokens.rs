@@ -189,7 +189,11 @@ fn parse_scope(scope: Option<&Value>) -> ApiResult<ScopeRequest> {
 async fn catalog_for(state: &AppState, t: &Token) -> ApiResult<Arc<crate::catalog::TokenCatalog>> {
     Ok(state
         .catalog
-        .cached_catalog(t.scope.project_id(), &t.user.id)
+        // Keystone builds a trust token's catalog for the trustor.
+        .cached_catalog(
+            t.scope.project_id(),
+            t.trust.as_ref().map_or(&t.user.id, |g| &g.trustor.id),
+        )
         .await?)
 }
 

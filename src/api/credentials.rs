@@ -81,6 +81,19 @@ fn access_text(v: &Value) -> String {
     }
 }
 
+/// Keystone 30's `_require_primary_auth` (LP#2159643): a delegated token (trust,
+/// application credential, OAuth1, EC2) never touches a credential, so it cannot mint
+/// credentials that outlive or exceed its delegation. Keystone's admin escape hatch
+/// for ec2 credentials does not exist here.
+fn require_primary_auth(caller: &Caller) -> ApiResult<()> {
+    if caller.is_delegated() {
+        return Err(ApiError::Service(Error::ForbiddenAction(
+            "You are not authorized to perform the requested action: Delegated tokens cannot access credentials directly.".into(),
+        )));
+    }
+    Ok(())
+}
+
 pub async fn list(
     caller: Caller,
     links: Links,
@@ -89,7 +102,8 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let target = match caller.scope {
         Scope::System => Target::none(),
-        _ => Target::of("credential", json!({"user_id": caller.user.id})),
+        // Keystone's oslo_context.user_id: the trustor of an impersonating trust token.
+        _ => Target::of("credential", json!({"user_id": caller.subject().0.id})),
     };
     caller.enforce("identity:list_credentials", target)?;
     let filter = CredentialFilter {
@@ -102,6 +116,7 @@ pub async fn list(
         if caller
             .enforce("identity:get_credential", target_of(Some(&c)))
             .is_ok()
+            && require_primary_auth(&caller).is_ok()
         {
             shown.push(render(&links, &c));
         }
@@ -145,6 +160,7 @@ pub async fn create(
         "identity:create_credential",
         Target::of("credential", Value::Object(body.clone())),
     )?;
+    require_primary_auth(&caller)?;
     let id = if cred_type.to_lowercase() == "ec2" {
         let parsed = ec2_blob(&blob)?;
         ec2_id(&access_text(parsed.get("access").unwrap_or(&Value::Null)))
@@ -177,6 +193,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let found = state.credentials.find(&path).await?;
     caller.enforce("identity:get_credential", target_of(found.as_ref()))?;
+    require_primary_auth(&caller)?;
     let c = found.ok_or_else(|| Error::not_found(format!("Could not find credential: {path}.")))?;
     Ok(entity(StatusCode::OK, "credential", render(&links, &c)))
 }
@@ -215,6 +232,7 @@ pub async fn update(
     };
     let found = state.credentials.find(&path).await?;
     caller.enforce("identity:update_credential", target_of(found.as_ref()))?;
+    require_primary_auth(&caller)?;
     let current =
         found.ok_or_else(|| Error::not_found(format!("Could not find credential: {path}.")))?;
     check_ec2_update(&current, &blob)?;
@@ -236,6 +254,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let found = state.credentials.find(&path).await?;
     caller.enforce("identity:delete_credential", target_of(found.as_ref()))?;
+    require_primary_auth(&caller)?;
     if found.is_none() {
         return Err(Error::not_found(format!("Could not find credential: {path}.")).into());
     }
@@ -289,6 +308,7 @@ pub async fn ec2_list(
         "identity:ec2_list_credentials",
         Target::none().arg("user_id", &user_id),
     )?;
+    require_primary_auth(&caller)?;
     state.identity.get_user(&user_id).await?;
     let filter = CredentialFilter {
         user_id: Some(user_id),
@@ -317,6 +337,7 @@ pub async fn ec2_create(
         "identity:ec2_create_credential",
         Target::of("credential", json!({ "user_id": user_id })).arg("user_id", &user_id),
     )?;
+    require_primary_auth(&caller)?;
     state.identity.get_user(&user_id).await?;
     let tenant_id = match json.0.get("tenant_id") {
         Some(Value::String(s)) => s.clone(),
@@ -364,6 +385,7 @@ async fn ec2_lookup(
         .await?
         .ok_or_else(|| Error::not_found(format!("Could not find credential: {id}.")))?;
     caller.enforce(action, target_of(Some(&found)).arg("user_id", user_id))?;
+    require_primary_auth(caller)?;
     state.identity.get_user(user_id).await?;
     if found.cred_type != "ec2" {
         return Err(ec2_not_found());

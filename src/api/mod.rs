@@ -25,6 +25,7 @@ pub mod render;
 pub mod role_assignments;
 pub mod roles;
 pub mod services;
+pub mod trusts;
 pub mod users;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -100,6 +101,7 @@ pub fn router() -> Router {
     ec2tokens::routes(&mut r);
     policies::routes(&mut r);
     endpoint_policy::routes(&mut r);
+    trusts::routes(&mut r);
     r
 }
 

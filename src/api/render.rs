@@ -40,6 +40,20 @@ struct ProjectView<'a> {
 }
 
 #[derive(Serialize)]
+struct IdOnly<'a> {
+    id: &'a str,
+}
+
+/// Keystone's `OS-TRUST:trust` section.
+#[derive(Serialize)]
+struct TrustView<'a> {
+    id: &'a str,
+    trustor_user: IdOnly<'a>,
+    trustee_user: IdOnly<'a>,
+    impersonation: bool,
+}
+
+#[derive(Serialize)]
 struct SystemAll {
     all: bool,
 }
@@ -55,6 +69,8 @@ struct TokenView<'a> {
     issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<Named<'a>>,
+    #[serde(rename = "OS-TRUST:trust", skip_serializing_if = "Option::is_none")]
+    trust: Option<TrustView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     project: Option<ProjectView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,18 +97,21 @@ fn named<'a>(id: &'a str, name: &'a str) -> Named<'a> {
 /// was the largest cost).
 pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, serde_json::Error> {
     let roles = || Some(t.roles.iter().map(|r| named(&r.id, &r.name)).collect());
+    // A trust that impersonates renders its trustor as the user.
+    let (user, user_domain) = t.subject();
     let mut view = TokenView {
         methods: &t.payload.methods,
         user: UserView {
-            domain: named(&t.user_domain.id, &t.user_domain.name),
-            id: &t.user.id,
-            name: &t.user.name,
-            password_expires_at: password_expiry(t.user.password_expires_at),
+            domain: named(&user_domain.id, &user_domain.name),
+            id: &user.id,
+            name: &user.name,
+            password_expires_at: password_expiry(user.password_expires_at),
         },
         audit_ids: &t.payload.audit_ids,
         expires_at: isotime(t.payload.expires_at),
         issued_at: isotime(t.issued_at),
         domain: None,
+        trust: None,
         project: None,
         is_domain: None,
         roles: None,
@@ -117,6 +136,16 @@ pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, se
             });
             view.is_domain = Some(false);
             view.roles = roles();
+            if let Some(g) = &t.trust {
+                // Keystone's trust branch: the section, the project, no is_domain.
+                view.trust = Some(TrustView {
+                    id: &g.trust.id,
+                    trustor_user: IdOnly { id: &g.trustor.id },
+                    trustee_user: IdOnly { id: &t.user.id },
+                    impersonation: g.trust.impersonation,
+                });
+                view.is_domain = None;
+            }
         }
     }
     serde_json::to_vec(&TokenBody { token: view }).map(Bytes::from)

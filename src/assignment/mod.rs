@@ -192,6 +192,13 @@ impl AssignmentService {
         Ok(expand(&direct, &graph.implied, &graph.roles))
     }
 
+    /// The global roles `role_ids` stand for with the implied-role closure (trust
+    /// roles, as Keystone's `add_implied_roles`); unknown ids are dropped.
+    pub async fn implied_closure(&self, role_ids: &[String]) -> Result<Vec<RoleRef>> {
+        let graph = self.role_graph().await?;
+        Ok(expand(role_ids, &graph.implied, &graph.roles))
+    }
+
     /// Ids of the project's ancestors, nearest first (a broken or cyclic chain stops).
     async fn project_parents(&self, p: &Project) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();

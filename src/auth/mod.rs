@@ -9,6 +9,7 @@ use crate::identity::{IdentityService, UserRef};
 use crate::model::{Domain, User};
 use crate::resource::ResourceService;
 use crate::token::provider::{IssueRequest, Scope, Token, TokenProvider};
+use crate::trust::TrustService;
 
 /// Methods keystone-rs can run; others may be configured (they keep their bits) but fail.
 const IMPLEMENTED_METHODS: &[&str] = &["password", "token"];
@@ -71,6 +72,8 @@ pub struct AuthService {
     tokens: TokenProvider,
     configured_methods: Vec<String>,
     allow_rescope_scoped_token: bool,
+    /// OS-TRUST: trust-scoped tokens (None: refused).
+    trusts: Option<TrustService>,
 }
 
 /// What the identity methods established.
@@ -99,7 +102,14 @@ impl AuthService {
             tokens,
             configured_methods,
             allow_rescope_scoped_token,
+            trusts: None,
         }
+    }
+
+    /// Trust-scoped tokens (`"scope": {"OS-TRUST:trust": {"id": ...}}`) through `trusts`.
+    pub fn with_trusts(mut self, trusts: TrustService) -> Self {
+        self.trusts = Some(trusts);
+        self
     }
 
     pub fn configured_methods(&self) -> &[String] {
@@ -112,6 +122,9 @@ impl AuthService {
             self.check_rescope(original, &req.scope)?;
         }
         let user_domain = self.resource.cached_domain(&auth.user.domain_id).await?;
+        if let ScopeRequest::Trust(trust_id) = &req.scope {
+            return self.issue_for_trust(auth, user_domain, trust_id).await;
+        }
         let (scope, roles) = self.resolve_scope(&auth.user, &req.scope).await?;
         self.tokens
             .issue(IssueRequest {
@@ -122,8 +135,69 @@ impl AuthService {
                 roles,
                 expires_at: auth.expires_at,
                 parent_audit_id: auth.parent_audit_id,
+                trust: None,
             })
             .await
+    }
+
+    /// A trust-scoped token for the trustee: the trust must be usable (else the
+    /// generic 401, as Keystone turns TrustNotFound into Unauthorized), the user its
+    /// trustee, the trustor still holding every delegated role; one use is taken
+    /// after the token is made, atomically (a lost race discards the token).
+    async fn issue_for_trust(
+        &self,
+        auth: Authenticated,
+        user_domain: Domain,
+        trust_id: &str,
+    ) -> Result<Token> {
+        let trusts = self
+            .trusts
+            .as_ref()
+            .ok_or_else(|| Error::unauthorized("trust-scoped tokens are not available"))?;
+        trusts.require_enabled()?;
+        let trust = match trusts.get_trust(trust_id).await {
+            Ok(t) => t,
+            Err(Error::NotFound(why)) => return Err(Error::unauthorized(why)),
+            Err(e) => return Err(e),
+        };
+        let project_id = trust
+            .project_id
+            .clone()
+            .ok_or_else(|| Error::unauthorized(format!("trust {trust_id} delegates no project")))?;
+        let project = self
+            .resource
+            .find_cached_project(&project_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized(format!("project {project_id} not found")))?;
+        if !project.enabled {
+            return Err(Error::unauthorized(format!(
+                "project {project_id} is disabled"
+            )));
+        }
+        let domain = self.resource.cached_domain(&project.domain_id).await?;
+        if !domain.enabled {
+            return Err(Error::unauthorized(format!(
+                "domain {} is disabled",
+                domain.id
+            )));
+        }
+        let grant = self.tokens.trust_grant(trust, &auth.user).await?;
+        let roles = trusts.delegated_roles(&grant.trust).await?;
+        let token = self
+            .tokens
+            .issue(IssueRequest {
+                user: auth.user,
+                user_domain,
+                methods: auth.methods,
+                scope: Scope::Project { project, domain },
+                roles,
+                expires_at: auth.expires_at,
+                parent_audit_id: auth.parent_audit_id,
+                trust: Some(std::sync::Arc::new(grant)),
+            })
+            .await?;
+        trusts.consume_use(trust_id).await?;
+        Ok(token)
     }
 
     /// A project-scoped token for `user` authenticated by `method` outside
@@ -155,6 +229,7 @@ impl AuthService {
                 roles,
                 expires_at: None,
                 parent_audit_id: None,
+                trust: None,
             })
             .await
     }
@@ -235,6 +310,11 @@ impl AuthService {
     }
 
     fn check_rescope(&self, original: &Token, wanted: &ScopeRequest) -> Result<()> {
+        if original.trust.is_some() {
+            return Err(crate::trust::forbidden_action(
+                "Using trust-scoped token to create another token. Create a new trust-scoped token instead",
+            ));
+        }
         let delegated = original.payload.methods.is_empty()
             || original
                 .payload
@@ -287,7 +367,7 @@ impl AuthService {
         let project = match wanted {
             ScopeRequest::Unscoped => return Ok((Scope::Unscoped, Vec::new())),
             ScopeRequest::Trust(_) => {
-                return Err(deny("trust-scoped tokens are not supported yet".into()))
+                return Err(deny("a trust scope is resolved by issue_for_trust".into()))
             }
             ScopeRequest::System => {
                 let roles = self
@@ -377,6 +457,15 @@ impl AuthService {
         }
         Ok((Scope::Project { project, domain }, roles))
     }
+}
+
+/// Keystone's `delegation.is_delegated_method`: a token obtained with a method other
+/// than the primary ones (or with none recorded) is a delegated credential.
+pub fn is_delegated(methods: &[String]) -> bool {
+    methods.is_empty()
+        || methods
+            .iter()
+            .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
 }
 
 /// Keystone's ValidationError wording for a missing attribute.

@@ -13,6 +13,7 @@ mod page;
 mod policy;
 mod resource;
 mod revoke;
+mod trust;
 
 pub use assignment::*;
 pub use catalog::*;
@@ -26,6 +27,7 @@ pub use page::*;
 pub use policy::*;
 pub use resource::*;
 pub use revoke::*;
+pub use trust::*;
 
 /// A new entity id: 32 lower-case hex digits, as Keystone's `uuid.uuid4().hex`.
 pub fn new_id() -> String {

@@ -305,6 +305,17 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting a user's credentials")?;
+        // Keystone's trust_api._on_user_delete: the user's trusts, as trustor or trustee.
+        sqlx::query("DELETE FROM trust_role WHERE trust_id IN (SELECT id FROM trust WHERE trustor_user_id = $1 OR trustee_user_id = $1)")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting a user's trust roles")?;
+        sqlx::query("DELETE FROM trust WHERE trustor_user_id = $1 OR trustee_user_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting a user's trusts")?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(tx.conn())

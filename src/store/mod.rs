@@ -20,6 +20,7 @@ mod policy;
 mod resource;
 mod revoke;
 mod select;
+mod trust;
 
 pub(crate) use assignment::assignment_type;
 pub use import::ImportWrite;

@@ -276,6 +276,19 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting a project's credentials")?;
+        // Keystone's trust_api.delete_trusts_for_project callback.
+        sqlx::query(
+            "DELETE FROM trust_role WHERE trust_id IN (SELECT id FROM trust WHERE project_id = $1)",
+        )
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .ctx("deleting a project's trust roles")?;
+        sqlx::query("DELETE FROM trust WHERE project_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .ctx("deleting a project's trusts")?;
         // Keystone's unified_limit_api.delete_limits_for_project callback.
         sqlx::query("DELETE FROM unified_limit WHERE project_id = $1")
             .bind(id)

@@ -21,7 +21,17 @@ use crate::revoke::{RevokeService, TokenValues};
 use crate::token::codec;
 use crate::token::keys::{KeyError, TokenKeys};
 use crate::token::payload::{self, AuthMethods, TokenPayload};
+use crate::trust::TrustService;
 use fernet::Fernet;
+
+/// What a trust-scoped token was issued through (OS-TRUST), resolved at each
+/// validation: the trust, and its trustor (the token's user when impersonating).
+#[derive(Clone, Debug)]
+pub struct TrustGrant {
+    pub trust: crate::model::Trust,
+    pub trustor: User,
+    pub trustor_domain: Domain,
+}
 
 /// What a token is scoped to, resolved against the database.
 #[derive(Clone, Debug)]
@@ -61,6 +71,8 @@ pub struct Token {
     pub user_domain: Domain,
     pub scope: Scope,
     pub roles: Vec<RoleRef>,
+    /// Set on a trust-scoped token; `user` is then the trustee (the payload's user).
+    pub trust: Option<Arc<TrustGrant>>,
     /// What revocation events are matched against, built once per cached token.
     revocation: std::sync::OnceLock<TokenValues>,
 }
@@ -83,6 +95,15 @@ impl Token {
         self.payload.expires_at
     }
 
+    /// Who the token acts as: the trustor of an impersonating trust, else its user
+    /// (Keystone renders and authorizes that user).
+    pub fn subject(&self) -> (&User, &Domain) {
+        match &self.trust {
+            Some(g) if g.trust.impersonation => (&g.trustor, &g.trustor_domain),
+            _ => (&self.user, &self.user_domain),
+        }
+    }
+
     pub fn role_names(&self) -> impl Iterator<Item = &str> {
         self.roles.iter().map(|r| r.name.as_str())
     }
@@ -99,6 +120,8 @@ impl Token {
             assignment_domain_id: self.scope.assignment_domain_id().map(str::to_string),
             roles: self.roles.iter().map(|r| r.id.clone()).collect(),
             trust_id: self.payload.trust_id.clone(),
+            trustor_id: self.trust.as_ref().map(|g| g.trustor.id.clone()),
+            trustee_id: self.trust.as_ref().map(|_| self.user.id.clone()),
             ..Default::default()
         })
     }
@@ -115,6 +138,8 @@ pub struct IssueRequest {
     /// Rescoping keeps the original expiry; None means now + `[token] expiration`.
     pub expires_at: Option<DateTime<Utc>>,
     pub parent_audit_id: Option<String>,
+    /// A trust-scoped token: `user` is the trustee, `scope` the trust's project.
+    pub trust: Option<Arc<TrustGrant>>,
 }
 
 #[derive(Clone, Debug)]
@@ -157,6 +182,8 @@ pub struct TokenProvider {
     assignment: AssignmentService,
     revoke: RevokeService,
     clock: Clock,
+    /// OS-TRUST, to resolve trust-scoped tokens (None: they are refused).
+    trusts: Option<TrustService>,
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -217,7 +244,14 @@ impl TokenProvider {
             assignment,
             revoke,
             clock,
+            trusts: None,
         }
+    }
+
+    /// Trust-scoped tokens are resolved through `trusts`.
+    pub fn with_trusts(mut self, trusts: TrustService) -> Self {
+        self.trusts = Some(trusts);
+        self
     }
 
     pub fn methods(&self) -> &AuthMethods {
@@ -238,7 +272,10 @@ impl TokenProvider {
     }
 
     pub async fn issue(&self, req: IssueRequest) -> Result<Token> {
-        let issued = self.issue_token(req).await;
+        let issued = match self.trust_checks_at_issue(&req).await {
+            Ok(()) => self.issue_token(req).await,
+            Err(e) => Err(e),
+        };
         metrics::issue(issued.is_ok());
         issued
     }
@@ -246,9 +283,16 @@ impl TokenProvider {
     async fn issue_token(&self, req: IssueRequest) -> Result<Token> {
         let now = self.clock.now();
         // Keystone computes expires_at before taking the Fernet timestamp.
-        let expires_at = req.expires_at.unwrap_or_else(|| {
+        let mut expires_at = req.expires_at.unwrap_or_else(|| {
             truncate_to_second(now + chrono::Duration::seconds(self.settings.expiration_secs))
         });
+        // Never past the trust's own expiry (LP#2156586).
+        if let Some(limit) = req.trust.as_ref().and_then(|g| g.trust.expires_at) {
+            let limit = truncate_to_second(limit);
+            if expires_at > limit {
+                expires_at = limit;
+            }
+        }
         let mut audit_ids = vec![payload::new_audit_id()];
         audit_ids.extend(req.parent_audit_id);
         let mut p = TokenPayload {
@@ -258,7 +302,7 @@ impl TokenProvider {
             system: None,
             domain_id: None,
             project_id: None,
-            trust_id: None,
+            trust_id: req.trust.as_ref().map(|g| g.trust.id.clone()),
             federated_group_ids: None,
             identity_provider_id: None,
             protocol_id: None,
@@ -292,6 +336,7 @@ impl TokenProvider {
             user_domain: req.user_domain,
             scope: req.scope,
             roles: req.roles,
+            trust: req.trust,
             revocation: Default::default(),
         })
     }
@@ -406,14 +451,17 @@ impl TokenProvider {
 
     /// Resolves the payload against the database (Keystone's `TokenModel.mint`).
     async fn mint(&self, token: &str, p: TokenPayload, issued_at: DateTime<Utc>) -> Result<Token> {
-        if p.trust_id.is_some()
+        if (p.trust_id.is_some() && self.trusts.is_none())
             || p.access_token_id.is_some()
             || p.identity_provider_id.is_some()
             || p.app_cred_id.is_some()
             || p.thumbprint.is_some()
         {
-            // Trust, OAuth, federated and app-cred tokens are not issued by keystone-rs yet.
+            // OAuth, federated and app-cred tokens are not issued by keystone-rs yet.
             return Err(Error::not_found(format!("Could not find token: {token}.")));
+        }
+        if let Some(trust_id) = &p.trust_id {
+            return self.mint_trust(token, trust_id.clone(), p, issued_at).await;
         }
         // 1. resources
         let scope = if let Some(project_id) = &p.project_id {
@@ -465,8 +513,95 @@ impl TokenProvider {
             user_domain,
             scope,
             roles,
+            trust: None,
             revocation: Default::default(),
         })
+    }
+
+    /// A trust-scoped payload (version 3): Keystone's `mint` trust checks, on live state.
+    async fn mint_trust(
+        &self,
+        token: &str,
+        trust_id: String,
+        p: TokenPayload,
+        issued_at: DateTime<Utc>,
+    ) -> Result<Token> {
+        let trusts = self
+            .trusts
+            .as_ref()
+            .ok_or_else(|| Error::not_found(format!("Could not find token: {token}.")))?;
+        let trust = trusts.get_trust_for_token(&trust_id).await?;
+        let project_id = p
+            .project_id
+            .clone()
+            .ok_or_else(|| Error::not_found(format!("Could not find token: {token}.")))?;
+        if trust.project_id.as_deref() != Some(project_id.as_str()) {
+            return Err(Error::not_found(format!("Could not find token: {token}.")));
+        }
+        let project = self.resource.cached_project(&project_id).await?;
+        if !project.enabled {
+            return Err(Error::not_found(format!(
+                "Unable to validate token because project {project_id} is disabled"
+            )));
+        }
+        let domain = self.enabled_domain(&project.domain_id).await?;
+        let user = self.identity.cached_user(&p.user_id).await?;
+        let grant = self.trust_grant(trust, &user).await?;
+        let user_domain = self.enabled_domain(&user.domain_id).await?;
+        let roles = trusts.delegated_roles(&grant.trust).await?;
+        Ok(Token {
+            id: token.to_string(),
+            payload: p,
+            issued_at,
+            user,
+            user_domain,
+            scope: Scope::Project { project, domain },
+            roles,
+            trust: Some(Arc::new(grant)),
+            revocation: Default::default(),
+        })
+    }
+
+    /// `_validate_token_user` for a trust: the user is its trustee, the trustor and
+    /// both domains are enabled.
+    pub async fn trust_grant(&self, trust: crate::model::Trust, user: &User) -> Result<TrustGrant> {
+        if user.id != trust.trustee_user_id {
+            return Err(Error::Forbidden {
+                detail: "User is not a trustee.".into(),
+            });
+        }
+        let trustor = self.identity.cached_user(&trust.trustor_user_id).await?;
+        let trustor_domain = self.resource.cached_domain(&trustor.domain_id).await?;
+        if !trustor_domain.enabled {
+            return Err(Error::not_found("Trustor domain is disabled."));
+        }
+        let trustee_domain = self.resource.cached_domain(&user.domain_id).await?;
+        if !trustee_domain.enabled {
+            return Err(Error::not_found("Trustee domain is disabled."));
+        }
+        if !trustor.enabled {
+            return Err(Error::Forbidden {
+                detail: "Trustor is disabled.".into(),
+            });
+        }
+        Ok(TrustGrant {
+            trust,
+            trustor,
+            trustor_domain,
+        })
+    }
+
+    /// A trust-scoped issue must name the trust's project and carry its roles.
+    async fn trust_checks_at_issue(&self, req: &IssueRequest) -> Result<()> {
+        let Some(grant) = &req.trust else {
+            return Ok(());
+        };
+        if self.trusts.is_none() || req.scope.project_id() != grant.trust.project_id.as_deref() {
+            return Err(Error::internal(anyhow::anyhow!(
+                "a trust-scoped token must be scoped to the trust's project"
+            )));
+        }
+        Ok(())
     }
 
     async fn enabled_domain(&self, id: &str) -> Result<Domain> {

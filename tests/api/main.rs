@@ -27,6 +27,7 @@ mod roles;
 mod routes;
 mod security_compliance;
 mod tokens;
+mod trusts;
 mod users;
 
 /// Defines `$name` twice: `sqlite::$name` and `postgres::$name`.

@@ -101,6 +101,17 @@ impl Caller {
             })
     }
 
+    /// A delegated token (Keystone's `trust_id or is_delegated_method(token)`): trust
+    /// scoped, from an application credential or OAuth1, or obtained with a method
+    /// that is not primary. Such a token may not manage credentials or trusts.
+    pub fn is_delegated(&self) -> bool {
+        let p = &self.token.payload;
+        p.trust_id.is_some()
+            || p.app_cred_id.is_some()
+            || p.access_token_id.is_some()
+            || crate::auth::is_delegated(&p.methods)
+    }
+
     /// The domain of a domain-scoped token: Keystone limits what such a caller
     /// lists to that domain, whatever the filters say.
     pub fn scoped_domain(&self) -> Option<&str> {
@@ -171,9 +182,12 @@ pub fn credentials(t: &Token) -> Credentials {
         Scope::System => (None, None, None, Some("all".to_string())),
         Scope::Unscoped => (None, None, None, None),
     };
+    // A trust-scoped token acts as its trustor when impersonating (Keystone's context
+    // reads the rendered token's user).
+    let (user, _) = t.subject();
     Credentials {
-        user_id: Some(t.user.id.clone()),
-        user_domain_id: Some(t.user.domain_id.clone()),
+        user_id: Some(user.id.clone()),
+        user_domain_id: Some(user.domain_id.clone()),
         project_id,
         project_domain_id,
         domain_id,

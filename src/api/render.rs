@@ -76,11 +76,20 @@ struct TokenView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     is_domain: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    roles: Option<Vec<Named<'a>>>,
+    roles: Option<RolesView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<SystemAll>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog: Option<&'a TokenCatalog>,
+}
+
+/// {id, name} per role; whole role references for a trust-scoped token (Keystone's
+/// `_get_trust_roles` appends `get_role`'s answer).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RolesView<'a> {
+    Named(Vec<Named<'a>>),
+    Full(Vec<serde_json::Map<String, serde_json::Value>>),
 }
 
 #[derive(Serialize)]
@@ -96,7 +105,11 @@ fn named<'a>(id: &'a str, name: &'a str) -> Named<'a> {
 /// token (no intermediate JSON tree: on a validation that misses the body cache this
 /// was the largest cost).
 pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, serde_json::Error> {
-    let roles = || Some(t.roles.iter().map(|r| named(&r.id, &r.name)).collect());
+    let roles = || {
+        Some(RolesView::Named(
+            t.roles.iter().map(|r| named(&r.id, &r.name)).collect(),
+        ))
+    };
     // A trust that impersonates renders its trustor as the user.
     let (user, user_domain) = t.subject();
     let mut view = TokenView {
@@ -145,6 +158,9 @@ pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, se
                     impersonation: g.trust.impersonation,
                 });
                 view.is_domain = None;
+                view.roles = Some(RolesView::Full(
+                    g.roles.iter().map(super::roles::role_fields).collect(),
+                ));
             }
         }
     }

@@ -49,6 +49,13 @@ fn description(r: &Role) -> Value {
 }
 
 pub fn render(links: &Links, r: &Role) -> Value {
+    let mut m = role_fields(r);
+    m.insert("links".into(), links.entity("roles", &r.id));
+    Value::Object(m)
+}
+
+/// A role's attributes without links: the API's role, and a trust token's roles.
+pub fn role_fields(r: &Role) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(r.id));
     m.insert("name".into(), json!(r.name));
@@ -60,8 +67,7 @@ pub fn render(links: &Links, r: &Role) -> Value {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    m.insert("links".into(), links.entity("roles", &r.id));
-    Value::Object(m)
+    m
 }
 
 /// `options`: only `immutable`, a boolean or null (Keystone's role options registry).

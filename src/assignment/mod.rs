@@ -194,6 +194,16 @@ impl AssignmentService {
 
     /// The global roles `role_ids` stand for with the implied-role closure (trust
     /// roles, as Keystone's `add_implied_roles`); unknown ids are dropped.
+    /// The full roles behind `refs`, in their order (a trust-scoped token renders its
+    /// roles as whole role references, as Keystone's does).
+    pub async fn role_models(&self, refs: &[RoleRef]) -> Result<Vec<Role>> {
+        let graph = self.role_graph().await?;
+        Ok(refs
+            .iter()
+            .filter_map(|r| graph.roles.iter().find(|x| x.id == r.id).cloned())
+            .collect())
+    }
+
     pub async fn implied_closure(&self, role_ids: &[String]) -> Result<Vec<RoleRef>> {
         let graph = self.role_graph().await?;
         Ok(expand(role_ids, &graph.implied, &graph.roles))

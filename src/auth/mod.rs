@@ -181,8 +181,9 @@ impl AuthService {
                 domain.id
             )));
         }
-        let grant = self.tokens.trust_grant(trust, &auth.user).await?;
+        let mut grant = self.tokens.trust_grant(trust, &auth.user).await?;
         let roles = trusts.delegated_roles(&grant.trust).await?;
+        grant.roles = self.assignment.role_models(&roles).await?;
         let token = self
             .tokens
             .issue(IssueRequest {

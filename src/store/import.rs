@@ -5,6 +5,8 @@ use crate::model::{Cell, ImportProgress, ImportTable};
 
 /// Tables an import fills, children first (the order `--replace` empties them in).
 const CLEARED: &[&str] = &[
+    "trust_role",
+    "trust",
     "sensitive_config",
     "whitelisted_config",
     "policy_association",

@@ -33,7 +33,6 @@ const KNOWN_REVISIONS: &[&str] = &[
 /// The families `db import` does not carry (keystone-rs lacks them): counted and
 /// named, never dropped silently.
 const NOT_SUPPORTED: &[(&str, &str)] = &[
-    ("trust", "trusts"),
     ("application_credential", "application credentials"),
     ("access_rule", "access rules"),
     ("consumer", "OAuth1 consumers"),
@@ -625,6 +624,8 @@ impl KeystoneSource {
         );
         out.extend(self.domain_configs().await?);
 
+        out.extend(self.trusts().await?);
+
         for (source, family) in NOT_SUPPORTED {
             let rows = self
                 .rows(&format!("SELECT COUNT(*) AS n FROM {source}"))
@@ -935,6 +936,81 @@ impl KeystoneSource {
             out.push(t);
         }
         Ok(out)
+    }
+
+    /// Live trusts and their roles. Keystone soft-deletes a trust (`deleted_at`);
+    /// keystone-rs removes it, so a deleted one is reported, not imported.
+    async fn trusts(&self) -> StoreResult<Vec<ImportTable>> {
+        let rows = self
+            .rows("SELECT id, trustor_user_id, trustee_user_id, project_id, CAST(impersonation AS INTEGER) AS impersonation, CAST(deleted_at AS TEXT) AS deleted_at, CAST(expires_at AS TEXT) AS expires_at, expires_at_int, remaining_uses, extra, redelegated_trust_id, redelegation_count FROM trust ORDER BY id")
+            .await?;
+        let mut trusts = table(
+            "trusts",
+            "trust",
+            &[
+                "id",
+                "trustor_user_id",
+                "trustee_user_id",
+                "project_id",
+                "impersonation",
+                "expires_at_us",
+                "remaining_uses",
+                "redelegated_trust_id",
+                "redelegation_count",
+                "extra",
+            ],
+            rows.len(),
+        );
+        let mut live: HashSet<String> = HashSet::new();
+        for r in &rows {
+            let id = text(r, "id")?;
+            if opt_text(r, "deleted_at")?.is_some() {
+                trusts.skipped.push(format!("trust {id} is deleted"));
+                continue;
+            }
+            // Microseconds (DateTimeInt); rows older than that column have only the DATETIME.
+            let expires_us = match opt_int(r, "expires_at_int")? {
+                Some(us) => Some(us),
+                None => seconds(opt_text(r, "expires_at")?)?.map(|s| s * 1_000_000),
+            };
+            live.insert(id.clone());
+            // Keystone's create leaves the requested `roles` in `extra` too; trust_role
+            // is what counts (its API drops or replaces that copy).
+            let mut extra = extra_of(r)?;
+            extra.remove("roles");
+            trusts.rows.push(vec![
+                Cell::Text(id),
+                Cell::Text(text(r, "trustor_user_id")?),
+                Cell::Text(text(r, "trustee_user_id")?),
+                Cell::opt_text(opt_text(r, "project_id")?),
+                Cell::Bool(boolean(r, "impersonation")?),
+                expires_us.map_or(Cell::NullInt, Cell::Int),
+                opt_int(r, "remaining_uses")?.map_or(Cell::NullInt, Cell::Int),
+                Cell::opt_text(opt_text(r, "redelegated_trust_id")?),
+                opt_int(r, "redelegation_count")?.map_or(Cell::NullInt, Cell::Int),
+                json(&extra),
+            ]);
+        }
+        let rows = self
+            .rows("SELECT trust_id, role_id FROM trust_role ORDER BY trust_id, role_id")
+            .await?;
+        let mut roles = table(
+            "trust roles",
+            "trust_role",
+            &["trust_id", "role_id"],
+            rows.len(),
+        );
+        for r in &rows {
+            let trust_id = text(r, "trust_id")?;
+            if !live.contains(&trust_id) {
+                roles.skipped.push(format!("trust {trust_id} is deleted"));
+                continue;
+            }
+            roles
+                .rows
+                .push(vec![Cell::Text(trust_id), Cell::Text(text(r, "role_id")?)]);
+        }
+        Ok(vec![trusts, roles])
     }
 
     async fn revocations(&self) -> StoreResult<ImportTable> {

@@ -31,6 +31,10 @@ pub struct TrustGrant {
     pub trust: crate::model::Trust,
     pub trustor: User,
     pub trustor_domain: Domain,
+    /// The delegated roles in full, in the token's role order: Keystone renders a
+    /// trust-scoped token's roles as whole role references (id, name, domain_id,
+    /// description, options), unlike every other token's {id, name}.
+    pub roles: Vec<crate::model::Role>,
 }
 
 /// What a token is scoped to, resolved against the database.
@@ -546,9 +550,10 @@ impl TokenProvider {
         }
         let domain = self.enabled_domain(&project.domain_id).await?;
         let user = self.identity.cached_user(&p.user_id).await?;
-        let grant = self.trust_grant(trust, &user).await?;
+        let mut grant = self.trust_grant(trust, &user).await?;
         let user_domain = self.enabled_domain(&user.domain_id).await?;
         let roles = trusts.delegated_roles(&grant.trust).await?;
+        grant.roles = self.assignment.role_models(&roles).await?;
         Ok(Token {
             id: token.to_string(),
             payload: p,
@@ -588,6 +593,7 @@ impl TokenProvider {
             trust,
             trustor,
             trustor_domain,
+            roles: Vec::new(),
         })
     }
 

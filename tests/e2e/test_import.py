@@ -5,7 +5,8 @@ when MariaDB answers, on MariaDB), filled through the real Keystone's API (three
 domains, a three-deep project tree with tags, users, a disabled user, user options,
 groups, a domain-specific and implied roles, inherited, group and system assignments,
 regions, endpoints with endpoint filters, unified limits, a stored policy with an
-endpoint-policy association, a domain configuration, a revoked token), with
+endpoint-policy association, a domain configuration, a trust and a deleted one, a
+revoked token), with
 passwords hashed by each of Keystone's algorithms (its own hashers), and tokens
 minted by Keystone. Then `keystone-rs db import` into keystone-rs on SQLite and
 PostgreSQL with the same key repository, and:
@@ -19,6 +20,7 @@ PostgreSQL with the same key repository, and:
 
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -245,6 +247,18 @@ def fill(ks, src):
         "identity": {"driver": "sql"},
         "ldap": {"url": "ldap://ldap.example.org", "password": "ldap bind secret"}}}, 201)
 
+    admin_project = api("GET", "/projects?name=admin", expect=200)["projects"][0]["id"]
+    admin_id = api("GET", "/users?name=admin", expect=200)["users"][0]["id"]
+    trust = api("POST", "/OS-TRUST/trusts", {"trust": {
+        "trustor_user_id": admin_id, "trustee_user_id": alice, "project_id": admin_project,
+        "impersonation": True, "roles": [{"name": "reader"}],
+        "expires_at": "2099-01-01T00:00:00.000000Z"}}, 201)["trust"]["id"]
+    # A deleted trust: Keystone keeps it soft-deleted; not imported, reported.
+    gone = api("POST", "/OS-TRUST/trusts", {"trust": {
+        "trustor_user_id": admin_id, "trustee_user_id": bob, "project_id": admin_project,
+        "impersonation": False, "roles": [{"name": "reader"}]}}, 201)["trust"]["id"]
+    api("DELETE", f"/OS-TRUST/trusts/{gone}", expect=204)
+
     # Tokens minted by Keystone, each validated by Keystone for the reference body.
     scopes = {
         "admin-project": ("admin", {"project": {"name": "admin", "domain": {"id": "default"}}}),
@@ -255,6 +269,7 @@ def fill(ks, src):
         "carol-p2-group": ("carol", {"project": {"id": p2}}),
         "dave-system": ("dave", {"system": {"all": True}}),
         "bob-p3": ("bob", {"project": {"name": "p3", "domain": {"name": "dom2"}}}),
+        "alice-trust": ("alice", {"OS-TRUST:trust": {"id": trust}}),
     }
     for label, (name, scope) in scopes.items():
         ref, password = src.users[name]
@@ -284,6 +299,11 @@ def fill(ks, src):
                                                    expect=200)
     src.listings["/OS-REVOKE/events"] = api("GET", "/OS-REVOKE/events", expect=200)
     src.listings["/policies"] = api("GET", "/policies", expect=200)
+    src.listings["/OS-TRUST/trusts"] = api("GET", "/OS-TRUST/trusts", expect=200)
+    src.listings[f"/OS-TRUST/trusts/{trust}"] = api("GET", f"/OS-TRUST/trusts/{trust}",
+                                                    expect=200)
+    src.listings[f"/OS-TRUST/trusts/{trust}/roles"] = api(
+        "GET", f"/OS-TRUST/trusts/{trust}/roles", expect=200)
     src.listings[f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy"] = api(
         "GET", f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy", expect=200)
     src.listings[f"/policies/{policy}/OS-ENDPOINT-POLICY/endpoints"] = api(
@@ -324,9 +344,15 @@ def strip_links(v):
     return v
 
 
+SERVER_URL = re.compile(r"http://127\.0\.0\.1:\d+")
+
+
 def canonical(v):
-    """Lists in a stable order (each server orders some collections its own way)."""
+    """Lists in a stable order (each server orders some collections its own way), and
+    each server's own address (in links outside `links`) made one."""
     v = strip_links(v)
+    if isinstance(v, str):
+        return SERVER_URL.sub("http://server", v)
     if isinstance(v, dict):
         return {k: canonical(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -395,6 +421,7 @@ def test_import_a_python_keystone(tmp_path, backend, source):
         assert rows["password history"] == ["1", "1", "0"]
         assert rows["revocation events"][2] == "0"
         assert rows["policies"] == ["1", "1", "0"]
+        assert rows["trusts"] == ["2", "1", "1"] and "is deleted" in out
         assert rows["endpoint policies"] == ["1", "1", "0"]
         assert rows["domain configuration"] == ["2", "2", "0"]
         assert rows["domain config (sensitive)"] == ["1", "1", "0"]

@@ -164,6 +164,8 @@ rs_tokens() {
   "${BENCHCTL[@]}" trust-token --url "$url" --admin-token "$(cat "$dir/admin.token")" \
     --trustor bench-user-0 --password "$USER_PASSWORD" --project bench-project-0 --role bench-role-0 \
     --trustee bench-user-1 --trustee-password "$USER_PASSWORD" >"$dir/trust.token"
+  # An application credential of bench-user-0 and a token issued with it.
+  "${BENCHCTL[@]}" appcred --url "$url" --user bench-user-0 --password "$USER_PASSWORD" --project bench-project-0 >"$dir/appcred.json"
 }
 
 # ------------------------------------------------------------------ Python Keystone
@@ -243,6 +245,7 @@ wrk_run() {
   BENCH_SUBJECT_TOKEN=$(cat "$dir/subject.token") \
   BENCH_UNSCOPED_TOKEN=$(cat "$dir/unscoped.token") \
   BENCH_TRUST_TOKEN=$(cat "$dir/trust.token" 2>/dev/null || true) \
+  BENCH_APPCRED_JSON=$(cat "$dir/appcred.json") \
   BENCH_TOKENS_FILE=$dir/tokens.txt \
   BENCH_COLD_TOKENS_FILE=$dir/cold-tokens.txt \
   BENCH_PASSWORD_USERS=$PASSWORD_USERS \
@@ -313,11 +316,13 @@ log "workloads: ${DURATION}s each (+${WARMUP}s warm-up where marked), sides: ${S
 for side in "${SIDES[@]}"; do measure "$side" discovery 64 get.lua /v3 1; done
 for side in "${HOT_SIDES[@]}"; do measure "$side" validate-hot 64 validate.lua /v3/auth/tokens 1; done
 for side in "${SIDES[@]}"; do measure "$side" validate-trust 64 validate_trust.lua /v3/auth/tokens 1; done
+for side in "${SIDES[@]}"; do measure "$side" validate-appcred 64 validate_appcred.lua /v3/auth/tokens 1; done
 for side in "${SIDES[@]}"; do measure "$side" validate-many 64 validate_many.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-cold 64 validate_cold.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do measure "$side" validate-nocatalog 64 validate.lua '/v3/auth/tokens?nocatalog' 1; done
 for side in "${SIDES[@]}"; do measure "$side" rescope 16 rescope.lua /v3/auth/tokens 1; done
 for side in "${SIDES[@]}"; do measure "$side" password 16 password.lua /v3/auth/tokens 0; done
+for side in "${SIDES[@]}"; do measure "$side" appcred-login 16 appcred_login.lua /v3/auth/tokens 0; done
 for side in "${SIDES[@]}"; do mixed "$side"; done
 
 # Revocation, on each keystone-rs whose table is still empty: validate-hot again

@@ -397,6 +397,7 @@ async fn main() -> anyhow::Result<()> {
                     expires_at: None,
                     parent_audit_id: None,
                     trust: None,
+                    application_credential: None,
                 })
                 .await?;
             writeln!(out, "{}", token.id)?;

@@ -72,6 +72,7 @@ pub struct Settings {
     pub security_compliance: SecurityComplianceSection,
     pub rate_limit: RateLimitSection,
     pub trust: TrustSection,
+    pub application_credential: ApplicationCredentialSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
 }
@@ -290,6 +291,13 @@ pub struct CredentialSection {
     /// Minutes a signed EC2/S3 request stays valid after its timestamp.
     pub auth_ttl: u64,
     /// Credentials a user may own; -1: unlimited.
+    pub user_limit: i64,
+}
+
+/// `[application_credential]`.
+#[derive(Clone, Debug)]
+pub struct ApplicationCredentialSection {
+    /// Application credentials a user may own; -1: unlimited.
     pub user_limit: i64,
 }
 
@@ -626,6 +634,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "trusted_proxies",
         ],
     ),
+    (
+        "application_credential",
+        &["driver", "caching", "cache_time", "user_limit"],
+    ),
 ];
 
 /// Every (section, option) keystone-rs reads; `etc/keystone.conf.sample` documents each.
@@ -950,6 +962,9 @@ impl Settings {
             security_compliance,
             rate_limit,
             trust: trust_section(&o)?,
+            application_credential: ApplicationCredentialSection {
+                user_limit: o.parse("application_credential", "user_limit", -1)?,
+            },
             warnings,
         })
     }

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the module map and the request flow.
 
 pub mod api;
+pub mod application_credential;
 pub mod assignment;
 pub mod auth;
 pub mod bootstrap;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::application_credential::ApplicationCredentialService;
 use crate::assignment::AssignmentService;
 use crate::auth::AuthService;
 use crate::cache::Generation;
@@ -20,11 +21,14 @@ use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
 use crate::token::provider::TokenProvider;
 
+/// The composite services (tokens, auth, trusts, application credentials) embed
+/// copies of the others and sit behind `Arc`: moved by value, `Services` filled
+/// debug-build stack frames enough to overflow a 2 MiB thread.
 #[derive(Clone)]
 pub struct Services {
     pub settings: Arc<Settings>,
-    pub tokens: TokenProvider,
-    pub auth: AuthService,
+    pub tokens: Arc<TokenProvider>,
+    pub auth: Arc<AuthService>,
     pub identity: IdentityService,
     pub resource: ResourceService,
     pub assignment: AssignmentService,
@@ -44,5 +48,7 @@ pub struct Services {
     /// Domain configuration (`/v3/domains/{id}/config`).
     pub domain_config: DomainConfigService,
     /// OS-TRUST trusts.
-    pub trusts: crate::trust::TrustService,
+    pub trusts: Arc<crate::trust::TrustService>,
+    /// Application credentials and access rules (`/v3/users/{id}/application_credentials`).
+    pub application_credentials: Arc<ApplicationCredentialService>,
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use tracing::warn;
 
 use crate::api::{self, AppState};
+use crate::application_credential::ApplicationCredentialService;
 use crate::assignment::AssignmentService;
 use crate::auth::AuthService;
 use crate::catalog::CatalogProvider;
@@ -45,6 +46,12 @@ const READ_CACHE_ENTRIES: u64 = 50_000;
 /// Services built from settings, shared by the HTTP server, the CLI and bootstrap;
 /// also the store, for the few callers below the services (migrations, tests).
 pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<(Services, Store)> {
+    // Wiring every service makes a large future: on the heap, not the caller's stack
+    // (a test thread's 2 MiB overflowed in debug builds).
+    Box::pin(wire_services(settings, clock)).await
+}
+
+async fn wire_services(settings: Settings, clock: Clock) -> anyhow::Result<(Services, Store)> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -74,6 +81,32 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     )
     .await
     .context("loading revocation events")?;
+    let model = settings.unified_limit.enforcement_model;
+    if let Some(max) = model.max_project_depth() {
+        let deeper = store.projects_deeper_than(max).await?;
+        if !deeper.is_empty() {
+            anyhow::bail!(
+                "Keystone cannot start due to project hierarchical depth in the current deployment (project_ids: {}) exceeds the enforcement model's maximum limit of {}. Please use a different enforcement model to correct the issue.",
+                deeper.join(", "),
+                max
+            );
+        }
+    }
+    let services = assemble(settings, clock, &store, keys, revoke)?;
+    Ok((services, store))
+}
+
+/// The synchronous wiring, out of the async fn: in a debug build every temporary
+/// here would otherwise sit in the future's poll frame, deep enough to overflow a
+/// 2 MiB thread stack.
+fn assemble(
+    settings: Settings,
+    clock: Clock,
+    store: &Store,
+    keys: Arc<TokenKeys>,
+    revoke: RevokeService,
+) -> anyhow::Result<Services> {
+    let token = &settings.token;
     let hasher = PasswordHasher::new(settings.server.max_concurrent_hashes)?
         .with_nice(settings.server.hash_nice);
     // `[token] caching` also caches what a validation reads (users, projects, domains,
@@ -98,7 +131,7 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         store.clone(),
         resource.clone(),
         revoke.clone(),
-        hasher,
+        hasher.clone(),
         clock.clone(),
         settings.identity.max_password_length,
     )
@@ -114,6 +147,18 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         settings.trust.clone(),
         clock.clone(),
     );
+    let mut application_credentials = ApplicationCredentialService::new(
+        store.clone(),
+        hasher,
+        identity.clone(),
+        resource.clone(),
+        assignment.clone(),
+        clock.clone(),
+    )
+    .with_user_limit(settings.application_credential.user_limit);
+    if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
+        application_credentials = application_credentials.with_read_cache(capacity, cache_ttl);
+    }
     let tokens = TokenProvider::new(
         store.clone(),
         keys,
@@ -131,7 +176,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         revoke.clone(),
         clock,
     )
-    .with_trusts(trusts.clone());
+    .with_trusts(trusts.clone())
+    .with_application_credentials(application_credentials.clone());
     let auth = AuthService::new(
         identity.clone(),
         resource.clone(),
@@ -140,7 +186,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         settings.auth.methods.clone(),
         token.allow_rescope_scoped_token,
     )
-    .with_trusts(trusts.clone());
+    .with_trusts(trusts.clone())
+    .with_application_credentials(application_credentials.clone());
     let policy = match &settings.oslo_policy.policy_file {
         Some(path) => Enforcer::load_file(path)
             .with_context(|| format!("loading policy file {}", path.display()))?,
@@ -159,16 +206,6 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
     );
     let settings_credential = settings.credential.clone();
     let model = settings.unified_limit.enforcement_model;
-    if let Some(max) = model.max_project_depth() {
-        let deeper = store.projects_deeper_than(max).await?;
-        if !deeper.is_empty() {
-            anyhow::bail!(
-                "Keystone cannot start due to project hierarchical depth in the current deployment (project_ids: {}) exceeds the enforcement model's maximum limit of {}. Please use a different enforcement model to correct the issue.",
-                deeper.join(", "),
-                max
-            );
-        }
-    }
     let catalog = CatalogProvider::new(store.clone());
     let policies = PolicyService::new(store.clone());
     let domain_config = DomainConfigService::new(
@@ -186,8 +223,8 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
         ),
         policies,
         settings: Arc::new(settings),
-        tokens,
-        auth,
+        tokens: Arc::new(tokens),
+        auth: Arc::new(auth),
         identity,
         resource,
         assignment,
@@ -205,9 +242,10 @@ pub async fn build_services(settings: Settings, clock: Clock) -> anyhow::Result<
             settings_credential.user_limit,
         ),
         limits: LimitService::new(store.clone(), model),
-        trusts,
+        trusts: Arc::new(trusts),
+        application_credentials: Arc::new(application_credentials),
     };
-    Ok((services, store))
+    Ok(services)
 }
 
 /// The database's key set under the key-encryption key, for the server and the CLI.

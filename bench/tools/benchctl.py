@@ -5,6 +5,7 @@ Subcommands:
   spawn    start a server detached, wait for the first 200 on a URL, print
            {"pid": ..., "ready_ms": ...}: ms from spawn to the first 200
   token    POST /v3/auth/tokens with a password (optionally scoped), print the token
+  appcred  create an application credential for a user, print {id, secret, token}
   rescope  POST /v3/auth/tokens with the token method, print the new token
   rss      VmRSS in MB of a process and all its descendants
   record   append one JSON result line (from wrk's BENCH_JSON output or a value)
@@ -29,7 +30,8 @@ def _conn(url, timeout=60):
     return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout), u.path.rstrip("/")
 
 
-def request(url, method, path, body=None, token=None, expect=(200, 201, 204), tries=5):
+def request(url, method, path, body=None, token=None, expect=(200, 201, 204), tries=5,
+            extra_headers=None):
     """One request; retries 5xx and connection errors (SQLite under Keystone can
     answer 500 'database is locked' while two workers write)."""
     last = None
@@ -38,6 +40,7 @@ def request(url, method, path, body=None, token=None, expect=(200, 201, 204), tr
         headers = {"Content-Type": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
+        headers.update(extra_headers or {})
         try:
             conn.request(method, base + path, body=json.dumps(body) if body is not None else None, headers=headers)
             resp = conn.getresponse()
@@ -98,6 +101,22 @@ def cmd_trust_token(a):
     }
     resp, _ = request(a.url, "POST", "/v3/auth/tokens?nocatalog", {"auth": auth}, expect=(201,))
     print(resp.getheader("X-Subject-Token"))
+def cmd_appcred(a):
+    """An application credential of `user` on `project` (created with the user's own
+    project token), and a token issued with it: one JSON line {id, secret, token}."""
+    token = password_token(a.url, a.user, a.password, a.project)
+    _, me = request(a.url, "GET", "/v3/auth/tokens?nocatalog", None, token=token,
+                    expect=(200,), extra_headers={"X-Subject-Token": token})
+    user_id = me["token"]["user"]["id"]
+    _, created = request(a.url, "POST", f"/v3/users/{user_id}/application_credentials",
+                         {"application_credential": {"name": f"bench-{int(time.time())}"}},
+                         token=token, expect=(201,))
+    cred = created["application_credential"]
+    auth = {"identity": {"methods": ["application_credential"], "application_credential": {
+        "id": cred["id"], "secret": cred["secret"]}}}
+    resp, _ = request(a.url, "POST", "/v3/auth/tokens?nocatalog", {"auth": auth}, expect=(201,))
+    print(json.dumps({"id": cred["id"], "secret": cred["secret"],
+                      "token": resp.getheader("X-Subject-Token")}))
 
 
 def cmd_rescope(a):
@@ -224,8 +243,10 @@ ROWS = [
     ("validate-cold", "GET /v3/auth/tokens, every subject token seen once (cache miss), c=64"),
     ("validate-nocatalog", "GET /v3/auth/tokens?nocatalog, one subject, c=64"),
     ("validate-trust", "GET /v3/auth/tokens, one trust-scoped subject (impersonating), with catalog, c=64"),
+    ("validate-appcred", "validate-hot with an application-credential subject token, c=64"),
     ("rescope", "POST token (unscoped) -> project, c=16"),
     ("password", "POST password + project scope, c=16"),
+    ("appcred-login", "POST application_credential (id + secret, argon2id), c=16"),
     ("mixed-logins", "validate-hot p99 while 32 password logins run"),
     ("mixed-logins/password", "the 32 concurrent password logins during mixed-logins"),
     ("validate-hot@0-events", "validate-hot again at the end, revocation table empty"),
@@ -385,6 +406,8 @@ def cmd_report(a):
     check("validate-many >= 50% of validate-hot", vm and vh and vm / vh, vm and vh and vm / vh >= 0.5, fmt_pct(vm / vh) if vm and vh else "")
     rr, pr = rps("rs", "rescope"), rps("py", "rescope")
     check("rescope >= 20x Keystone", rr and pr and rr / pr, rr and pr and rr / pr >= 20, fmt_ratio(rr / pr) if rr and pr else "")
+    va = rps("rs", "validate-appcred")
+    check("validate-appcred >= 90% of validate-hot", va and vh and va / vh, va and vh and va / vh >= 0.9, fmt_pct(va / vh) if va and vh else "")
     rp, pp = rps("rs", "password"), rps("py", "password")
     check("password >= 10x Keystone (argon2id, OWASP parameters)", rp and pp and rp / pp, rp and pp and rp / pp >= 10, fmt_ratio(rp / pp) if rp and pp else "")
     q = p99("rs", "mixed-logins")
@@ -502,6 +525,12 @@ def main():
     s.add_argument("--trustee", required=True)
     s.add_argument("--trustee-password", required=True)
     s.set_defaults(fn=cmd_trust_token)
+    s = sub.add_parser("appcred")
+    s.add_argument("--url", required=True)
+    s.add_argument("--user", required=True)
+    s.add_argument("--password", required=True)
+    s.add_argument("--project", required=True)
+    s.set_defaults(fn=cmd_appcred)
 
     s = sub.add_parser("rescope")
     s.add_argument("--url", required=True)

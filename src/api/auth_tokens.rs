@@ -13,7 +13,7 @@ use super::kit::{json_response, no_content, resource, Caller, Links, QueryPairs,
 use super::render::token_body;
 use super::AppState;
 use crate::assignment::RoleTarget;
-use crate::auth::{missing, AuthRequest, NamedRef, PasswordMethod, ScopeRequest};
+use crate::auth::{missing, AppCredPayload, AuthRequest, NamedRef, PasswordMethod, ScopeRequest};
 use crate::error::Error;
 use crate::identity::UserRef;
 use crate::model::ProjectFilter;
@@ -86,27 +86,7 @@ pub fn parse_auth_request(body: &Map<String, Value>) -> ApiResult<AuthRequest> {
                 .ok_or_else(|| ApiError::from(Error::validation(missing("user", "password"))))?;
             let user = as_object(user, "user")?;
             let secret = opt_string(user, "password")?.unwrap_or_default();
-            let user_ref = match opt_string(user, "id")? {
-                Some(id) => UserRef::Id(id),
-                None => {
-                    let name = opt_string(user, "name")?.ok_or_else(|| {
-                        ApiError::from(Error::validation(missing("id or name", "user")))
-                    })?;
-                    let domain = user.get("domain").ok_or_else(|| {
-                        ApiError::from(Error::validation(missing("domain", "user")))
-                    })?;
-                    let domain = as_object(domain, "domain")?;
-                    let (domain_id, domain_name) = match named_ref(domain, "domain")? {
-                        NamedRef::Id(id) => (Some(id), None),
-                        NamedRef::Name(n) => (None, Some(n)),
-                    };
-                    UserRef::Name {
-                        name,
-                        domain_id,
-                        domain_name,
-                    }
-                }
-            };
+            let user_ref = user_ref(user)?;
             Some(PasswordMethod {
                 user: user_ref,
                 password: secret,
@@ -126,12 +106,54 @@ pub fn parse_auth_request(body: &Map<String, Value>) -> ApiResult<AuthRequest> {
             )
         }
     };
+    let application_credential = match identity
+        .get("application_credential")
+        .filter(|_| methods.iter().any(|m| m == "application_credential"))
+    {
+        None => None,
+        Some(a) => {
+            let a = as_object(a, "application_credential")?;
+            let user = match a.get("user") {
+                None | Some(Value::Null) => None,
+                Some(u) => Some(user_ref(as_object(u, "user")?)?),
+            };
+            Some(AppCredPayload {
+                id: opt_string(a, "id")?,
+                name: opt_string(a, "name")?,
+                user,
+                secret: opt_string(a, "secret")?.unwrap_or_default(),
+            })
+        }
+    };
     let scope = parse_scope(auth.get("scope"))?;
     Ok(AuthRequest {
         methods,
         password,
         token,
         scope,
+        application_credential,
+    })
+}
+
+/// A user named by id, or by name and domain (id or name).
+fn user_ref(user: &Map<String, Value>) -> ApiResult<UserRef> {
+    if let Some(id) = opt_string(user, "id")? {
+        return Ok(UserRef::Id(id));
+    }
+    let name = opt_string(user, "name")?
+        .ok_or_else(|| ApiError::from(Error::validation(missing("id or name", "user"))))?;
+    let domain = user
+        .get("domain")
+        .ok_or_else(|| ApiError::from(Error::validation(missing("domain", "user"))))?;
+    let domain = as_object(domain, "domain")?;
+    let (domain_id, domain_name) = match named_ref(domain, "domain")? {
+        NamedRef::Id(id) => (Some(id), None),
+        NamedRef::Name(n) => (None, Some(n)),
+    };
+    Ok(UserRef::Name {
+        name,
+        domain_id,
+        domain_name,
     })
 }
 
@@ -225,7 +247,9 @@ pub async fn issue(
             }
         }
     }
-    let token = crate::telemetry::audit::with_source(source, state.auth.authenticate(auth)).await?;
+    let token =
+        crate::telemetry::audit::with_source(source, Box::pin(state.auth.authenticate(auth)))
+            .await?;
     let catalog = if query.has("nocatalog") || matches!(token.scope, Scope::Unscoped) {
         None
     } else {
@@ -265,6 +289,30 @@ async fn authorize_subject(
     Ok((subject, window))
 }
 
+/// Keystone refuses to validate a token whose application credential has access
+/// rules for a client that did not announce it enforces them
+/// (`OpenStack-Identity-Access-Rules` >= 1.0, sent by keystonemiddleware).
+fn check_access_rules_support(req: &HttpRequest, subject: &Token) -> ApiResult<()> {
+    let restricted = subject
+        .application_credential
+        .as_ref()
+        .is_some_and(|c| c.access_rules.is_some());
+    if !restricted {
+        return Ok(());
+    }
+    let supported = header(req, "OpenStack-Identity-Access-Rules")
+        .and_then(|v| v.parse::<f64>().ok())
+        .is_some_and(|v| v >= 1.0);
+    if supported {
+        Ok(())
+    } else {
+        tracing::warn!(
+            "refused to validate an application credential token with access rules for a client that does not announce access rule support (upgrade keystonemiddleware)"
+        );
+        Err(Error::token_invalid().into())
+    }
+}
+
 fn no_subject() -> ApiError {
     Error::not_found("No token in the request").into()
 }
@@ -278,6 +326,7 @@ async fn validate_or_check(
 ) -> ApiResult<HttpResponse> {
     let (subject, window) = authorize_subject(&caller, &req, &query, &state, action).await?;
     let subject = subject.ok_or_else(no_subject)?;
+    check_access_rules_support(&req, &subject)?;
     if window > 0 && state.tokens.is_expired(&subject) {
         let past = (state.tokens.clock().now() - subject.expires_at()).num_seconds();
         tracing::info!(

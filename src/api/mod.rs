@@ -1,5 +1,6 @@
 //! HTTP only: extract, authorize, call a service, render. No SQL here.
 
+pub mod application_credentials;
 pub mod auth_tokens;
 pub mod credentials;
 pub mod discovery;
@@ -102,6 +103,7 @@ pub fn router() -> Router {
     policies::routes(&mut r);
     endpoint_policy::routes(&mut r);
     trusts::routes(&mut r);
+    application_credentials::routes(&mut r);
     r
 }
 

@@ -81,6 +81,37 @@ struct TokenView<'a> {
     system: Option<SystemAll>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog: Option<&'a TokenCatalog>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_credential: Option<AppCredView<'a>>,
+}
+
+/// Keystone's `application_credential` section: `access_rules` only when it has some.
+#[derive(Serialize)]
+struct AppCredView<'a> {
+    id: &'a str,
+    name: &'a str,
+    restricted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_rules: Option<Vec<AccessRuleView<'a>>>,
+}
+
+#[derive(Serialize)]
+pub struct AccessRuleView<'a> {
+    pub id: &'a str,
+    pub service: &'a str,
+    pub path: &'a str,
+    pub method: &'a str,
+}
+
+impl<'a> AccessRuleView<'a> {
+    pub fn of(r: &'a crate::model::AccessRule) -> Self {
+        AccessRuleView {
+            id: &r.id,
+            service: &r.service,
+            path: &r.path,
+            method: &r.method,
+        }
+    }
 }
 
 /// {id, name} per role; whole role references for a trust-scoped token (Keystone's
@@ -130,6 +161,15 @@ pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, se
         roles: None,
         system: None,
         catalog,
+        application_credential: t.application_credential.as_ref().map(|c| AppCredView {
+            id: &c.id,
+            name: &c.name,
+            restricted: !c.unrestricted,
+            access_rules: c
+                .access_rules
+                .as_ref()
+                .map(|rules| rules.iter().map(AccessRuleView::of).collect()),
+        }),
     };
     match &t.scope {
         Scope::Unscoped => {}

@@ -1,18 +1,22 @@
 //! POST /v3/auth/tokens without HTTP: run each identity method, resolve the scope,
 //! check the scope carries roles, issue the token.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
+use crate::application_credential::ApplicationCredentialService;
+pub use crate::application_credential::AuthPayload as AppCredPayload;
 use crate::assignment::{AssignmentService, RoleTarget};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityService, UserRef};
-use crate::model::{Domain, User};
+use crate::model::{ApplicationCredential, Domain, User};
 use crate::resource::ResourceService;
 use crate::token::provider::{IssueRequest, Scope, Token, TokenProvider};
 use crate::trust::TrustService;
 
 /// Methods keystone-rs can run; others may be configured (they keep their bits) but fail.
-const IMPLEMENTED_METHODS: &[&str] = &["password", "token"];
+const IMPLEMENTED_METHODS: &[&str] = &["password", "token", "application_credential"];
 
 /// Methods a token must have been obtained with to be exchanged for another
 /// (Keystone 30's delegation guard).
@@ -26,6 +30,8 @@ pub struct AuthRequest {
     pub password: Option<PasswordMethod>,
     pub token: Option<String>,
     pub scope: ScopeRequest,
+    /// The `application_credential` method's payload.
+    pub application_credential: Option<AppCredPayload>,
 }
 
 #[derive(Clone)]
@@ -74,6 +80,7 @@ pub struct AuthService {
     allow_rescope_scoped_token: bool,
     /// OS-TRUST: trust-scoped tokens (None: refused).
     trusts: Option<TrustService>,
+    application_credentials: Option<ApplicationCredentialService>,
 }
 
 /// What the identity methods established.
@@ -84,6 +91,8 @@ struct Authenticated {
     parent_audit_id: Option<String>,
     /// The token used by the `token` method, for the rescope rules.
     original: Option<std::sync::Arc<Token>>,
+    /// The credential the `application_credential` method authenticated.
+    application_credential: Option<Arc<ApplicationCredential>>,
 }
 
 impl AuthService {
@@ -103,6 +112,7 @@ impl AuthService {
             configured_methods,
             allow_rescope_scoped_token,
             trusts: None,
+            application_credentials: None,
         }
     }
 
@@ -112,20 +122,37 @@ impl AuthService {
         self
     }
 
+    /// Enables the `application_credential` method.
+    pub fn with_application_credentials(mut self, svc: ApplicationCredentialService) -> Self {
+        self.application_credentials = Some(svc);
+        self
+    }
+
     pub fn configured_methods(&self) -> &[String] {
         &self.configured_methods
     }
 
     pub async fn authenticate(&self, req: AuthRequest) -> Result<Token> {
-        let auth = self.run_methods(&req).await?;
+        let auth = Box::pin(self.run_methods(&req)).await?;
         if let Some(original) = &auth.original {
             self.check_rescope(original, &req.scope)?;
         }
         let user_domain = self.resource.cached_domain(&auth.user.domain_id).await?;
         if let ScopeRequest::Trust(trust_id) = &req.scope {
-            return self.issue_for_trust(auth, user_domain, trust_id).await;
+            return Box::pin(self.issue_for_trust(auth, user_domain, trust_id)).await;
         }
-        let (scope, roles) = self.resolve_scope(&auth.user, &req.scope).await?;
+        let (scope, roles) = match &auth.application_credential {
+            Some(cred) => {
+                // Keystone's ApplicationCredentialAuthError (a 401).
+                if req.scope != ScopeRequest::Default {
+                    return Err(Error::unauthorized(
+                        "Error authenticating with application credential: Application credentials cannot request a scope.",
+                    ));
+                }
+                Box::pin(self.application_credential_scope(&auth.user, cred)).await?
+            }
+            None => Box::pin(self.resolve_scope(&auth.user, &req.scope)).await?,
+        };
         self.tokens
             .issue(IssueRequest {
                 user: auth.user,
@@ -136,6 +163,7 @@ impl AuthService {
                 expires_at: auth.expires_at,
                 parent_audit_id: auth.parent_audit_id,
                 trust: None,
+                application_credential: auth.application_credential,
             })
             .await
     }
@@ -195,10 +223,40 @@ impl AuthService {
                 expires_at: auth.expires_at,
                 parent_audit_id: auth.parent_audit_id,
                 trust: Some(std::sync::Arc::new(grant)),
+                application_credential: None,
             })
             .await?;
         trusts.consume_use(trust_id).await?;
         Ok(token)
+    }
+
+    /// The credential's project, with the credential's roles the user still holds
+    /// there (none left: the generic 401).
+    async fn application_credential_scope(
+        &self,
+        user: &User,
+        cred: &ApplicationCredential,
+    ) -> Result<(Scope, Vec<crate::assignment::RoleRef>)> {
+        let project_id = cred.project_id.as_deref().ok_or_else(|| {
+            Error::unauthorized(format!("application credential {} has no project", cred.id))
+        })?;
+        let project = self
+            .resource
+            .find_cached_project(project_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized(format!("project {project_id} not found")))?;
+        let (scope, roles) = self.project_scope(user, project).await?;
+        let roles: Vec<_> = roles
+            .into_iter()
+            .filter(|r| cred.role_ids.contains(&r.id))
+            .collect();
+        if roles.is_empty() {
+            return Err(Error::unauthorized(format!(
+                "user {} holds none of application credential {}'s roles",
+                user.id, cred.id
+            )));
+        }
+        Ok((scope, roles))
     }
 
     /// A project-scoped token for `user` authenticated by `method` outside
@@ -231,6 +289,7 @@ impl AuthService {
                 expires_at: None,
                 parent_audit_id: None,
                 trust: None,
+                application_credential: None,
             })
             .await
     }
@@ -254,6 +313,7 @@ impl AuthService {
         let mut expires_at = None;
         let mut parent_audit_id = None;
         let mut original = None;
+        let mut application_credential = None;
         for m in &methods {
             let found = match m.as_str() {
                 "password" => {
@@ -286,6 +346,19 @@ impl AuthService {
                     original = Some(t);
                     u
                 }
+                "application_credential" => {
+                    let payload = req.application_credential.as_ref().ok_or_else(|| {
+                        Error::validation(missing("application_credential", "identity"))
+                    })?;
+                    let svc = self.application_credentials.as_ref().ok_or_else(|| {
+                        Error::AuthMethodNotSupported {
+                            methods: self.configured_methods.clone(),
+                        }
+                    })?;
+                    let (user, cred) = svc.authenticate(payload).await?;
+                    application_credential = Some(Arc::new(cred));
+                    user
+                }
                 _ => {
                     return Err(Error::AuthMethodNotSupported {
                         methods: self.configured_methods.clone(),
@@ -307,6 +380,7 @@ impl AuthService {
             expires_at,
             parent_audit_id,
             original,
+            application_credential,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The entities and value types every layer shares: the store maps rows to them,
 //! services apply Keystone's rules to them, the API renders them. No SQL, no HTTP.
 
+mod application_credential;
 mod assignment;
 mod catalog;
 mod credential;
@@ -15,6 +16,7 @@ mod resource;
 mod revoke;
 mod trust;
 
+pub use application_credential::*;
 pub use assignment::*;
 pub use catalog::*;
 pub use credential::*;

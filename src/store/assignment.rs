@@ -255,6 +255,7 @@ impl Store {
         for sql in [
             "DELETE FROM assignment WHERE role_id = $1",
             "DELETE FROM implied_role WHERE prior_role_id = $1 OR implied_role_id = $1",
+            "DELETE FROM application_credential_role WHERE role_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)

@@ -316,6 +316,14 @@ impl Store {
             .execute(tx.conn())
             .await
             .ctx("deleting a user's trusts")?;
+        // ... and application_credential_api's: the user's credentials and access rules.
+        for sql in super::application_credential::DELETE_FOR_USER {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(tx.conn())
+                .await
+                .ctx("deleting a user's application credentials")?;
+        }
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(tx.conn())

@@ -6,6 +6,7 @@
 //! allows one writer at a time, so writes go through a one-connection pool instead
 //! of failing with "database is locked" under load.
 
+mod application_credential;
 mod assignment;
 mod catalog;
 mod credential;
@@ -22,6 +23,7 @@ mod revoke;
 mod select;
 mod trust;
 
+pub use application_credential::AccessRuleRefusal;
 pub(crate) use assignment::assignment_type;
 pub use import::ImportWrite;
 pub use keys::RotationLock;

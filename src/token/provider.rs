@@ -10,12 +10,13 @@ use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::application_credential::ApplicationCredentialService;
 use crate::assignment::{AssignmentService, RoleRef, RoleTarget};
 use crate::cache::GenerationCache;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
-use crate::model::{Domain, Project, User};
+use crate::model::{ApplicationCredential, Domain, Project, User};
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, TokenValues};
 use crate::token::codec;
@@ -77,6 +78,8 @@ pub struct Token {
     pub roles: Vec<RoleRef>,
     /// Set on a trust-scoped token; `user` is then the trustee (the payload's user).
     pub trust: Option<Arc<TrustGrant>>,
+    /// The application credential an `application_credential` token was issued with.
+    pub application_credential: Option<Arc<ApplicationCredential>>,
     /// What revocation events are matched against, built once per cached token.
     revocation: std::sync::OnceLock<TokenValues>,
 }
@@ -144,6 +147,9 @@ pub struct IssueRequest {
     pub parent_audit_id: Option<String>,
     /// A trust-scoped token: `user` is the trustee, `scope` the trust's project.
     pub trust: Option<Arc<TrustGrant>>,
+    /// An application-credential token: payload version 9, expiry capped at the
+    /// credential's (CVE-2022-2447).
+    pub application_credential: Option<Arc<ApplicationCredential>>,
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +194,8 @@ pub struct TokenProvider {
     clock: Clock,
     /// OS-TRUST, to resolve trust-scoped tokens (None: they are refused).
     trusts: Option<TrustService>,
+    /// Resolves the credential of an application-credential token.
+    application_credentials: Option<ApplicationCredentialService>,
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -249,12 +257,19 @@ impl TokenProvider {
             revoke,
             clock,
             trusts: None,
+            application_credentials: None,
         }
     }
 
     /// Trust-scoped tokens are resolved through `trusts`.
     pub fn with_trusts(mut self, trusts: TrustService) -> Self {
         self.trusts = Some(trusts);
+        self
+    }
+
+    /// Lets this provider issue and validate application-credential tokens.
+    pub fn with_application_credentials(mut self, svc: ApplicationCredentialService) -> Self {
+        self.application_credentials = Some(svc);
         self
     }
 
@@ -297,6 +312,15 @@ impl TokenProvider {
                 expires_at = limit;
             }
         }
+        // CVE-2022-2447: never later than the credential (whole seconds, rounded down).
+        if let Some(cap) = req
+            .application_credential
+            .as_ref()
+            .and_then(|c| c.expires_at)
+            .and_then(|us| Utc.timestamp_opt(us.div_euclid(1_000_000), 0).single())
+        {
+            expires_at = expires_at.min(cap);
+        }
         let mut audit_ids = vec![payload::new_audit_id()];
         audit_ids.extend(req.parent_audit_id);
         let mut p = TokenPayload {
@@ -311,7 +335,7 @@ impl TokenProvider {
             identity_provider_id: None,
             protocol_id: None,
             access_token_id: None,
-            app_cred_id: None,
+            app_cred_id: req.application_credential.as_ref().map(|c| c.id.clone()),
             thumbprint: None,
             expires_at,
         };
@@ -341,6 +365,7 @@ impl TokenProvider {
             scope: req.scope,
             roles: req.roles,
             trust: req.trust,
+            application_credential: req.application_credential,
             revocation: Default::default(),
         })
     }
@@ -458,15 +483,33 @@ impl TokenProvider {
         if (p.trust_id.is_some() && self.trusts.is_none())
             || p.access_token_id.is_some()
             || p.identity_provider_id.is_some()
-            || p.app_cred_id.is_some()
             || p.thumbprint.is_some()
         {
-            // OAuth, federated and app-cred tokens are not issued by keystone-rs yet.
+            // OAuth and federated tokens are not issued by keystone-rs yet.
             return Err(Error::not_found(format!("Could not find token: {token}.")));
         }
         if let Some(trust_id) = &p.trust_id {
             return self.mint_trust(token, trust_id.clone(), p, issued_at).await;
         }
+        let gone = || Error::not_found(format!("Could not find token: {token}."));
+        // An application-credential token lives only as long as its credential: it
+        // must exist, belong to the token's user, be scoped to the token's project and
+        // not have expired.
+        let application_credential = match &p.app_cred_id {
+            None => None,
+            Some(id) => {
+                let svc = self.application_credentials.as_ref().ok_or_else(gone)?;
+                let cred = svc.cached(id).await?.ok_or_else(gone)?;
+                if cred.user_id != p.user_id
+                    || cred.project_id.is_none()
+                    || cred.project_id != p.project_id
+                    || cred.expired_at(self.clock.now().timestamp_micros())
+                {
+                    return Err(gone());
+                }
+                Some(cred)
+            }
+        };
         // 1. resources
         let scope = if let Some(project_id) = &p.project_id {
             let project = self.resource.cached_project(project_id).await?;
@@ -506,6 +549,15 @@ impl TokenProvider {
                     .await?
             }
         };
+        // Keystone's `_get_application_credential_roles`: the credential's roles that
+        // the user still holds.
+        let roles = match &application_credential {
+            Some(cred) => roles
+                .into_iter()
+                .filter(|r| cred.role_ids.contains(&r.id))
+                .collect(),
+            None => roles,
+        };
         if !matches!(scope, Scope::Unscoped) && roles.is_empty() {
             return Err(Error::not_found(format!("Could not find token: {token}.")));
         }
@@ -518,6 +570,7 @@ impl TokenProvider {
             scope,
             roles,
             trust: None,
+            application_credential,
             revocation: Default::default(),
         })
     }
@@ -563,6 +616,7 @@ impl TokenProvider {
             scope: Scope::Project { project, domain },
             roles,
             trust: Some(Arc::new(grant)),
+            application_credential: None,
             revocation: Default::default(),
         })
     }

@@ -1,6 +1,7 @@
 //! The token API over HTTP, against the real server, on SQLite and on PostgreSQL
 //! (when KEYSTONE_TEST_POSTGRES_URL is set).
 
+mod application_credentials;
 mod assign_support;
 mod catalog;
 mod credentials;

@@ -27,6 +27,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 from keystonemiddleware.auth_token import AuthProtocol
+from oslo_config import cfg
 
 from conftest import osc_run
 
@@ -71,6 +72,11 @@ class Service:
             "delay_auth_decision": "false",
             "token_cache_time": "-1",
         }
+        # A private oslo.config object: the global one belongs to the process
+        # (test_interop configures Keystone's own options on it).
+        local = cfg.ConfigOpts()
+        local(args=[], project="heat-e2e", default_config_files=[], default_config_dirs=[])
+        conf["oslo_config_config"] = local
         self.server = make_server("127.0.0.1", 0, AuthProtocol(echo_app, conf),
                                   server_class=_Threading, handler_class=_Quiet)
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1/stacks"

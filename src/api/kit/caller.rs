@@ -46,10 +46,29 @@ pub async fn optional_caller(req: &HttpRequest, state: &AppState) -> ApiResult<O
                 detail: "EC2 credential tokens cannot be used for authorization.".into(),
             }))
         }
+        // Keystone runs keystonemiddleware's access-rule check on its own API
+        // (service type `identity`); a token outside its rules is no caller.
+        Ok(t) if !within_access_rules(req, &t) => Ok(None),
         Ok(t) => Ok(Some(t)),
         Err(e @ (Error::Unavailable { .. } | Error::Internal(_))) => Err(e.into()),
         Err(_) => Ok(None),
     }
+}
+
+/// keystonemiddleware's `validate_allowed_request` for `service_type = identity`:
+/// validating a token is always allowed, anything else needs a matching rule.
+fn within_access_rules(req: &HttpRequest, t: &Token) -> bool {
+    let Some(rules) = t
+        .application_credential
+        .as_ref()
+        .and_then(|c| c.access_rules.as_deref())
+    else {
+        return true;
+    };
+    let method = req.method().as_str();
+    let path = req.path();
+    (method == "GET" && path.ends_with("/v3/auth/tokens"))
+        || crate::application_credential::rules::allows(rules, "identity", method, path)
 }
 
 /// The validated caller.

@@ -24,10 +24,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import requests
@@ -411,3 +414,28 @@ def osc(keystone, *args, **auth):
     out = osc_run(keystone, *args, **auth)
     assert out.returncode == 0, f"openstack {' '.join(args)} (exit {out.returncode}):\n{out.stderr}"
     return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve_behind_auth_token(app, conf, project):
+    """Starts `app` behind keystonemiddleware's auth_token on 127.0.0.1:0 and returns
+    the running server (`.server_port`; `.shutdown()` stops it). auth_token gets a
+    private oslo.config object: the global one belongs to the process (test_interop
+    configures Keystone's own options on it)."""
+    from keystonemiddleware.auth_token import AuthProtocol
+    from oslo_config import cfg
+
+    local = cfg.ConfigOpts()
+    local(args=[], project=project, default_config_files=[], default_config_dirs=[])
+    server = make_server("127.0.0.1", 0, AuthProtocol(app, {**conf, "oslo_config_config": local}),
+                         server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -4,20 +4,15 @@ v3.ApplicationCredential (by id, and by name with the user), openstacksdk's
 CLI, and keystonemiddleware's auth_token enforcing a credential's access rules in
 front of a small WSGI "compute" service."""
 
-import threading
 import uuid
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import openstack
 import pytest
 import requests
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
-from keystonemiddleware.auth_token import AuthProtocol
-from oslo_config import cfg
 
-from conftest import ADMIN_PASSWORD, osc
+from conftest import ADMIN_PASSWORD, osc, serve_behind_auth_token
 
 PASSWORD = "appcred-user-secret"
 
@@ -140,15 +135,6 @@ def compute_app(environ, start_response):
     return [body]
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def compute(keystone):
     """A 'compute' service in the catalog, behind auth_token with service_type compute."""
@@ -169,18 +155,10 @@ def compute(keystone):
         "delay_auth_decision": "false",
         "token_cache_time": "-1",
     }
-    # A private oslo.config object: the global one belongs to the process (test_interop
-    # configures Keystone's own options on it).
-    local = cfg.ConfigOpts()
-    local(args=[], project="compute-e2e", default_config_files=[], default_config_dirs=[])
-    conf["oslo_config_config"] = local
-    server = make_server("127.0.0.1", 0, AuthProtocol(compute_app, conf),
-                         server_class=_ThreadingWSGIServer, handler_class=_Quiet)
+    server = serve_behind_auth_token(compute_app, conf, "compute-e2e")
     url = f"http://127.0.0.1:{server.server_port}"
     keystone.api("POST", "/endpoints", admin, 201, json={"endpoint": {
         "service_id": service["id"], "interface": "public", "url": url + "/v2.1"}})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     yield url
     server.shutdown()
     server.server_close()

@@ -16,20 +16,15 @@ keystoneauth1 `v3.Password(..., trust_id=...)` and acts as the user. Here:
 """
 
 import json
-import threading
 import uuid
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import requests
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
-from keystonemiddleware.auth_token import AuthProtocol
-from oslo_config import cfg
 
-from conftest import osc_run
+from conftest import osc_run, serve_behind_auth_token
 
 PASSWORDS = {"heat": "heat-secret", "alice": "alice-secret", "watcher": "watcher-secret"}
 
@@ -43,15 +38,6 @@ def echo_app(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
 
 
 class Service:
@@ -72,15 +58,8 @@ class Service:
             "delay_auth_decision": "false",
             "token_cache_time": "-1",
         }
-        # A private oslo.config object: the global one belongs to the process
-        # (test_interop configures Keystone's own options on it).
-        local = cfg.ConfigOpts()
-        local(args=[], project="heat-e2e", default_config_files=[], default_config_dirs=[])
-        conf["oslo_config_config"] = local
-        self.server = make_server("127.0.0.1", 0, AuthProtocol(echo_app, conf),
-                                  server_class=_Threading, handler_class=_Quiet)
+        self.server = serve_behind_auth_token(echo_app, conf, "heat-e2e")
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1/stacks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

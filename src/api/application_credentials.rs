@@ -20,6 +20,7 @@ use super::AppState;
 use crate::application_credential::{CreateRequest, RoleSpec};
 use crate::assignment::role_options;
 use crate::error::Error;
+use crate::identity::UserRef;
 use crate::model::{
     new_id, AccessRule, AccessRuleFilter, AccessRuleSpec, ApplicationCredential, Role,
 };
@@ -456,14 +457,11 @@ pub async fn delete(
 
 /// `_build_user_target_enforcement`: the path's user, when it exists.
 async fn user_target(state: &AppState, user_id: &str) -> ApiResult<Target> {
-    let user = match state.identity.get_user(user_id).await {
-        Ok(u) => Some(json!({"id": u.id, "domain_id": u.domain_id, "name": u.name})),
-        Err(Error::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Target::none()
-        .with_found("user", user)
-        .arg("user_id", user_id))
+    let user = state
+        .identity
+        .find_user(&UserRef::Id(user_id.to_string()))
+        .await?;
+    Ok(super::users::user_target(user.as_ref()).arg("user_id", user_id))
 }
 
 pub async fn list_rules(

@@ -93,7 +93,7 @@ pub fn render_group(links: &Links, g: &Group) -> Value {
 }
 
 /// `{"user": <user>}` when the user exists, `{}` otherwise (Keystone defers the 404).
-fn user_target(user: Option<&User>) -> Target {
+pub(crate) fn user_target(user: Option<&User>) -> Target {
     Target::none().with_found("user", user.map(|u| Value::Object(user_dict(u))))
 }
 

@@ -77,6 +77,10 @@ fn render(
         c.expires_at.map(micros_time).unwrap_or(Value::Null),
     );
     m.insert("project_id".into(), json!(c.project_id));
+    // Keystone declares a whitelist without these but never applies it: every answer
+    // shows the owner and `system`.
+    m.insert("user_id".into(), json!(c.user_id));
+    m.insert("system".into(), json!(c.system));
     m.insert(
         "roles".into(),
         Value::Array(

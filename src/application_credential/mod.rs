@@ -422,6 +422,14 @@ impl ApplicationCredentialService {
         if cred.expired_at(self.now_us()) {
             return Err(refused("expired"));
         }
+        // A hash imported from Python Keystone (passlib) is replaced by argon2id on
+        // its first successful use, as passwords are.
+        if crate::identity::legacy_hash::is_legacy(&cred.secret_hash) {
+            let new = self.hasher.hash(&p.secret).await?;
+            self.store
+                .rehash_application_credential(&cred.id, &new, &cred.secret_hash)
+                .await?;
+        }
         let user = self
             .identity
             .find_user(&UserRef::Id(cred.user_id.clone()))

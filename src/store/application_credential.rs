@@ -268,6 +268,30 @@ impl Store {
         Ok(Ok(linked))
     }
 
+    /// Replaces a secret hash imported from Python Keystone by its argon2id rehash,
+    /// only while the stored hash is still `old` (compare and swap). Nothing cached
+    /// depends on the hash, so no state generation is announced.
+    pub async fn rehash_application_credential(
+        &self,
+        id: &str,
+        new: &str,
+        old: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self
+            .begin_write("rehashing an application credential secret")
+            .await?;
+        sqlx::query(
+            "UPDATE application_credential SET secret_hash = $2 WHERE id = $1 AND secret_hash = $3",
+        )
+        .bind(id)
+        .bind(new)
+        .bind(old)
+        .execute(tx.conn())
+        .await
+        .ctx("rehashing an application credential secret")?;
+        tx.commit_unannounced().await
+    }
+
     /// Deletes the credential and its role and rule links (the rules stay).
     pub async fn delete_application_credential(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self

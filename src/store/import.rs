@@ -5,6 +5,10 @@ use crate::model::{Cell, ImportProgress, ImportTable};
 
 /// Tables an import fills, children first (the order `--replace` empties them in).
 const CLEARED: &[&str] = &[
+    "application_credential_access_rule",
+    "access_rule",
+    "application_credential_role",
+    "application_credential",
     "trust_role",
     "trust",
     "sensitive_config",

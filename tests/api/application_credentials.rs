@@ -84,6 +84,9 @@ async fn crud(app: TestApp) {
     assert!(!secret.contains('='));
     assert_eq!(c["project_id"], project_id);
     assert_eq!(c["unrestricted"], false);
+    // Keystone shows the owner and `system` in every answer (its whitelist is unused).
+    assert_eq!(c["user_id"], m.user_id.as_str());
+    assert_eq!(c["system"], Value::Null);
     assert_eq!(c["expires_at"], Value::Null);
     assert_eq!(c["description"], "for CI");
     let mut names: Vec<&str> = c["roles"]
@@ -385,6 +388,25 @@ async fn restricted_and_rescope(app: TestApp) {
         )
         .await;
         assert_eq!(s, 403);
+    }
+    // No application-credential token, restricted or not, reaches /v3/OS-TRUST at all
+    // (CVE-2026-43000): not even a listing of the user's own trusts.
+    for t in [&rt, &ut] {
+        let q = format!("/v3/OS-TRUST/trusts?trustor_user_id={}", m.user_id);
+        let (s, b) = call(&app, Method::GET, &q, Some(t), None).await;
+        assert_eq!(s, 403, "{b}");
+        let (s, b) = call(
+            &app,
+            Method::POST,
+            "/v3/OS-TRUST/trusts",
+            Some(t),
+            Some(
+                json!({"trust": {"trustor_user_id": m.user_id, "trustee_user_id": m.user_id,
+                "project_id": project_id, "impersonation": false, "roles": [{"name": "reader"}]}}),
+            ),
+        )
+        .await;
+        assert_eq!(s, 403, "{b}");
     }
     // The owner's own password token still may.
     let (s, b) = call(

@@ -269,8 +269,8 @@ impl Store {
     }
 
     /// Replaces a secret hash imported from Python Keystone by its argon2id rehash,
-    /// only while the stored hash is still `old` (compare and swap). Nothing cached
-    /// depends on the hash, so no state generation is announced.
+    /// only while the stored hash is still `old` (compare and swap). Announced like any
+    /// write (once per imported credential): a cached copy would keep the old hash.
     pub async fn rehash_application_credential(
         &self,
         id: &str,
@@ -289,7 +289,7 @@ impl Store {
         .execute(tx.conn())
         .await
         .ctx("rehashing an application credential secret")?;
-        tx.commit_unannounced().await
+        tx.commit().await
     }
 
     /// Deletes the credential and its role and rule links (the rules stay).

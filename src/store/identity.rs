@@ -6,7 +6,7 @@ use super::revoke::insert_events;
 use super::select::{Bind, Select};
 use super::{
     assignment_type, boolean, int, json_extra, opt_int, opt_text, text, DbContext, Store,
-    StoreResult,
+    StoreError, StoreResult,
 };
 use crate::model::*;
 
@@ -77,41 +77,58 @@ async fn write_password(
     p: &NewPassword,
     replacing: Option<&str>,
 ) -> StoreResult<bool> {
-    let Some(row) = sqlx::query("SELECT password_hash, password_history FROM users WHERE id = $1")
+    // Optimistic: the UPDATE applies only while the hash is still the one read. Under
+    // PostgreSQL's READ COMMITTED two writers can both read the old hash; the second
+    // UPDATE then waits for the first and re-checks its WHERE, so it changes nothing.
+    // A change that must replace a given hash then fails; an unconditional one (an
+    // admin's reset) reads again and keeps the winner's hash in the history.
+    for _ in 0..8 {
+        let Some(row) =
+            sqlx::query("SELECT password_hash, password_history FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .ctx("reading a password history")?
+        else {
+            return Ok(false);
+        };
+        let current = opt_text(&row, "password_hash")?;
+        if let Some(expected) = replacing {
+            if current.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+        }
+        let mut history: Vec<String> =
+            serde_json::from_str(&text(&row, "password_history")?).unwrap_or_default();
+        if let Some(c) = &current {
+            history.push(c.clone());
+        }
+        let drop = history.len().saturating_sub(p.keep_history);
+        history.drain(..drop);
+        let history = serde_json::Value::from(history).to_string();
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4, password_self_service = $5, password_history = $6 WHERE id = $1 AND password_hash IS NOT DISTINCT FROM $7",
+        )
         .bind(user_id)
-        .fetch_optional(&mut *conn)
+        .bind(&p.hash)
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .bind(p.self_service)
+        .bind(history)
+        .bind(current)
+        .execute(&mut *conn)
         .await
-        .ctx("reading a password history")?
-    else {
-        return Ok(false);
-    };
-    let current = opt_text(&row, "password_hash")?;
-    if let Some(expected) = replacing {
-        if current.as_deref() != Some(expected) {
+        .ctx("setting a password")?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        if replacing.is_some() {
             return Ok(false);
         }
     }
-    let mut history: Vec<String> =
-        serde_json::from_str(&text(&row, "password_history")?).unwrap_or_default();
-    if let Some(c) = current {
-        history.push(c);
-    }
-    let drop = history.len().saturating_sub(p.keep_history);
-    history.drain(..drop);
-    let history = serde_json::Value::from(history).to_string();
-    let done = sqlx::query(
-        "UPDATE users SET password_hash = $2, password_created_at = $3, password_expires_at = $4, password_self_service = $5, password_history = $6 WHERE id = $1",
-    )
-    .bind(user_id)
-    .bind(&p.hash)
-    .bind(p.created_at)
-    .bind(p.expires_at)
-    .bind(p.self_service)
-    .bind(history)
-    .execute(&mut *conn)
-    .await
-    .ctx("setting a password")?;
-    Ok(done.rows_affected() > 0)
+    Err(StoreError::Conflict {
+        what: format!("a concurrent password change of user {user_id}"),
+    })
 }
 
 fn group_from(row: &AnyRow) -> StoreResult<Group> {
@@ -594,5 +611,91 @@ impl Store {
             .iter()
             .map(|r| text(r, "group_id"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    fn new(hash: &str) -> NewPassword {
+        NewPassword {
+            hash: hash.into(),
+            created_at: 1,
+            expires_at: None,
+            self_service: true,
+            keep_history: 5,
+        }
+    }
+
+    /// Two changes presenting the same current hash on PostgreSQL, interleaved: both
+    /// read it before either commits; only the first may replace it (the flake
+    /// `faults::postgres::concurrent_password_changes_one_wins` once saw two winners).
+    #[tokio::test]
+    async fn concurrent_replacements_on_postgres_one_wins() {
+        let Some(base) = std::env::var("KEYSTONE_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("needs KEYSTONE_TEST_POSTGRES_URL; not run");
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("pwrace_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(&base).await.expect("postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let mut url = url::Url::parse(&base).expect("url");
+        url.set_path(&format!("/{name}"));
+        let mut a = sqlx::AnyConnection::connect(url.as_str()).await.expect("a");
+        let mut b = sqlx::AnyConnection::connect(url.as_str()).await.expect("b");
+        for sql in [
+            "CREATE TABLE users (id TEXT PRIMARY KEY, password_hash TEXT, password_history TEXT NOT NULL, password_created_at BIGINT, password_expires_at BIGINT, password_self_service BOOLEAN)",
+            "INSERT INTO users (id, password_hash, password_history) VALUES ('u', 'old', '[]')",
+        ] {
+            sqlx::query(sql).execute(&mut a).await.expect("setup");
+        }
+        sqlx::query("BEGIN").execute(&mut a).await.expect("begin a");
+        sqlx::query("BEGIN").execute(&mut b).await.expect("begin b");
+        // b reads 'old' now, before a's change is committed.
+        let seen: (Option<String>,) =
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = 'u'")
+                .fetch_one(&mut b)
+                .await
+                .expect("read b");
+        assert_eq!(seen.0.as_deref(), Some("old"));
+        assert!(write_password(&mut a, "u", &new("from-a"), Some("old"))
+            .await
+            .expect("a"));
+        let racer = tokio::spawn(async move {
+            let won = write_password(&mut b, "u", &new("from-b"), Some("old"))
+                .await
+                .expect("b");
+            sqlx::query("COMMIT")
+                .execute(&mut b)
+                .await
+                .expect("commit b");
+            won
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("COMMIT")
+            .execute(&mut a)
+            .await
+            .expect("commit a");
+        assert!(!racer.await.expect("racer"), "the second change must lose");
+        let hash: (Option<String>, String) =
+            sqlx::query_as("SELECT password_hash, password_history FROM users WHERE id = 'u'")
+                .fetch_one(&mut a)
+                .await
+                .expect("read");
+        assert_eq!(hash.0.as_deref(), Some("from-a"));
+        assert_eq!(hash.1, r#"["old"]"#);
+        drop(a);
+        let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
     }
 }

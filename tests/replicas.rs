@@ -52,7 +52,10 @@ impl Load {
                 None
             }
             Err(e) => {
-                self.failures.push(format!("issue on {base}: {e}"));
+                self.failures.push(format!(
+                    "issue on {base}: {e} ({:?})",
+                    std::error::Error::source(&e)
+                ));
                 None
             }
         }
@@ -85,7 +88,10 @@ impl Load {
                     "validate on {base} (allow_expired={allow_expired}): {status} {body}"
                 ));
             }
-            Err(e) => self.failures.push(format!("validate on {base}: {e}")),
+            Err(e) => self.failures.push(format!(
+                "validate on {base}: {e} ({:?})",
+                std::error::Error::source(&e)
+            )),
         }
     }
 
@@ -172,7 +178,11 @@ async fn replicas_sharing_keys_through_postgres_never_disagree() {
     let start_version = version(&mut db).await;
 
     let mut load = Load {
+        // A fresh connection per request: a pooled keep-alive connection that a replica
+        // closes as idle just when it is reused fails in transport, which says nothing
+        // about the replicas' answers (a CI run once lost one validation that way).
         client: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(10))
             .build()
             .expect("client"),

@@ -398,6 +398,7 @@ async fn main() -> anyhow::Result<()> {
                     parent_audit_id: None,
                     trust: None,
                     application_credential: None,
+                    oauth1: None,
                 })
                 .await?;
             writeln!(out, "{}", token.id)?;

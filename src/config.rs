@@ -72,6 +72,8 @@ pub struct Settings {
     pub security_compliance: SecurityComplianceSection,
     pub rate_limit: RateLimitSection,
     pub trust: TrustSection,
+    /// `[oauth1]`.
+    pub oauth1: crate::oauth1::OAuth1Settings,
     pub application_credential: ApplicationCredentialSection,
     /// Options and variables that were present but are not ours; logged at startup.
     pub warnings: Vec<String>,
@@ -638,6 +640,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         "application_credential",
         &["driver", "caching", "cache_time", "user_limit"],
     ),
+    (
+        "oauth1",
+        &["driver", "request_token_duration", "access_token_duration"],
+    ),
 ];
 
 /// Every (section, option) keystone-rs reads; `etc/keystone.conf.sample` documents each.
@@ -962,6 +968,7 @@ impl Settings {
             security_compliance,
             rate_limit,
             trust: trust_section(&o)?,
+            oauth1: oauth1_section(&o)?,
             application_credential: ApplicationCredentialSection {
                 user_limit: o.parse("application_credential", "user_limit", -1)?,
             },
@@ -1040,6 +1047,17 @@ fn security_compliance_section(o: &Options<'_>) -> Result<SecurityComplianceSect
             "change_password_upon_first_use",
             false,
         )?,
+    })
+}
+
+fn oauth1_section(o: &Options<'_>) -> Result<crate::oauth1::OAuth1Settings, ConfigError> {
+    let driver = o.text("oauth1", "driver").unwrap_or("sql");
+    if driver != "sql" {
+        return Err(o.invalid("oauth1", "driver", driver, "keystone-rs supports sql only"));
+    }
+    Ok(crate::oauth1::OAuth1Settings {
+        request_token_duration: o.parse("oauth1", "request_token_duration", 28800)?,
+        access_token_duration: o.parse("oauth1", "access_token_duration", 86400)?,
     })
 }
 

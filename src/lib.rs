@@ -20,6 +20,7 @@ pub mod identity;
 pub mod import;
 pub mod limit;
 pub mod model;
+pub mod oauth1;
 pub mod policies;
 pub mod policy;
 pub mod resource;

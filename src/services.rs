@@ -51,4 +51,6 @@ pub struct Services {
     pub trusts: Arc<crate::trust::TrustService>,
     /// Application credentials and access rules (`/v3/users/{id}/application_credentials`).
     pub application_credentials: Arc<ApplicationCredentialService>,
+    /// OS-OAUTH1 consumers, request and access tokens.
+    pub oauth1: Arc<crate::oauth1::OAuth1Service>,
 }

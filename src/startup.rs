@@ -159,6 +159,14 @@ fn assemble(
     if let Some(capacity) = with_cache(READ_CACHE_ENTRIES) {
         application_credentials = application_credentials.with_read_cache(capacity, cache_ttl);
     }
+    let oauth1 = crate::oauth1::OAuth1Service::new(
+        store.clone(),
+        resource.clone(),
+        assignment.clone(),
+        revoke.clone(),
+        clock.clone(),
+        settings.oauth1,
+    );
     let tokens = TokenProvider::new(
         store.clone(),
         keys,
@@ -177,7 +185,8 @@ fn assemble(
         clock,
     )
     .with_trusts(trusts.clone())
-    .with_application_credentials(application_credentials.clone());
+    .with_application_credentials(application_credentials.clone())
+    .with_oauth1(oauth1.clone());
     let auth = AuthService::new(
         identity.clone(),
         resource.clone(),
@@ -187,7 +196,8 @@ fn assemble(
         token.allow_rescope_scoped_token,
     )
     .with_trusts(trusts.clone())
-    .with_application_credentials(application_credentials.clone());
+    .with_application_credentials(application_credentials.clone())
+    .with_oauth1(oauth1.clone());
     let policy = match &settings.oslo_policy.policy_file {
         Some(path) => Enforcer::load_file(path)
             .with_context(|| format!("loading policy file {}", path.display()))?,
@@ -244,6 +254,7 @@ fn assemble(
         limits: LimitService::new(store.clone(), model),
         trusts: Arc::new(trusts),
         application_credentials: Arc::new(application_credentials),
+        oauth1: Arc::new(oauth1),
     };
     Ok(services)
 }

@@ -132,6 +132,7 @@ pub fn parse_auth_request(body: &Map<String, Value>) -> ApiResult<AuthRequest> {
         token,
         scope,
         application_credential,
+        oauth1: None,
     })
 }
 
@@ -234,7 +235,16 @@ pub async fn issue(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let body = json.0;
-    let auth = parse_auth_request(&body)?;
+    let mut auth = parse_auth_request(&body)?;
+    if auth.methods.iter().any(|m| m == "oauth1") {
+        // Keystone verifies against its base URL and the path asked for.
+        let links = Links::of(
+            &req,
+            state.settings.default.public_endpoint.as_deref(),
+            &state.settings.server.trusted_proxies,
+        );
+        auth.oauth1 = Some(super::oauth1::signed_request(&req, links.at(req.path())));
+    }
     let source = super::kit::client::client_ip(&req, &state.settings.server.trusted_proxies);
     // Before any password is hashed: a refused attempt costs no argon2 verification.
     if let Some(pw) = &auth.password {

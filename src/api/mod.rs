@@ -16,6 +16,7 @@ pub mod health;
 pub mod kit;
 pub mod limits;
 pub mod metrics;
+pub mod oauth1;
 pub mod os_ep_filter;
 pub mod os_revoke;
 pub mod policies;
@@ -104,6 +105,7 @@ pub fn router() -> Router {
     endpoint_policy::routes(&mut r);
     trusts::routes(&mut r);
     application_credentials::routes(&mut r);
+    oauth1::routes(&mut r);
     r
 }
 

@@ -83,6 +83,15 @@ struct TokenView<'a> {
     catalog: Option<&'a TokenCatalog>,
     #[serde(skip_serializing_if = "Option::is_none")]
     application_credential: Option<AppCredView<'a>>,
+    #[serde(rename = "OS-OAUTH1", skip_serializing_if = "Option::is_none")]
+    oauth1: Option<OAuthView<'a>>,
+}
+
+/// Keystone's `OS-OAUTH1` section of an OAuth1 token.
+#[derive(Serialize)]
+struct OAuthView<'a> {
+    access_token_id: &'a str,
+    consumer_id: &'a str,
 }
 
 /// Keystone's `application_credential` section: `access_rules` only when it has some.
@@ -169,6 +178,10 @@ pub fn token_body(t: &Token, catalog: Option<&TokenCatalog>) -> Result<Bytes, se
                 .access_rules
                 .as_ref()
                 .map(|rules| rules.iter().map(AccessRuleView::of).collect()),
+        }),
+        oauth1: t.oauth1.as_ref().map(|a| OAuthView {
+            access_token_id: &a.id,
+            consumer_id: &a.consumer_id,
         }),
     };
     match &t.scope {

@@ -10,13 +10,15 @@ pub use crate::application_credential::AuthPayload as AppCredPayload;
 use crate::assignment::{AssignmentService, RoleTarget};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityService, UserRef};
-use crate::model::{ApplicationCredential, Domain, User};
+use crate::model::{AccessToken, ApplicationCredential, Domain, User};
+use crate::oauth1::signature::SignedRequest;
+use crate::oauth1::OAuth1Service;
 use crate::resource::ResourceService;
 use crate::token::provider::{IssueRequest, Scope, Token, TokenProvider};
 use crate::trust::TrustService;
 
 /// Methods keystone-rs can run; others may be configured (they keep their bits) but fail.
-const IMPLEMENTED_METHODS: &[&str] = &["password", "token", "application_credential"];
+const IMPLEMENTED_METHODS: &[&str] = &["password", "token", "application_credential", "oauth1"];
 
 /// Methods a token must have been obtained with to be exchanged for another
 /// (Keystone 30's delegation guard).
@@ -32,6 +34,8 @@ pub struct AuthRequest {
     pub scope: ScopeRequest,
     /// The `application_credential` method's payload.
     pub application_credential: Option<AppCredPayload>,
+    /// The `oauth1` method: the request as signed (its Authorization header).
+    pub oauth1: Option<SignedRequest>,
 }
 
 #[derive(Clone)]
@@ -81,6 +85,7 @@ pub struct AuthService {
     /// OS-TRUST: trust-scoped tokens (None: refused).
     trusts: Option<TrustService>,
     application_credentials: Option<ApplicationCredentialService>,
+    oauth1: Option<OAuth1Service>,
 }
 
 /// What the identity methods established.
@@ -93,6 +98,8 @@ struct Authenticated {
     original: Option<std::sync::Arc<Token>>,
     /// The credential the `application_credential` method authenticated.
     application_credential: Option<Arc<ApplicationCredential>>,
+    /// The access token the `oauth1` method verified.
+    oauth1: Option<Arc<AccessToken>>,
 }
 
 impl AuthService {
@@ -113,6 +120,7 @@ impl AuthService {
             allow_rescope_scoped_token,
             trusts: None,
             application_credentials: None,
+            oauth1: None,
         }
     }
 
@@ -125,6 +133,12 @@ impl AuthService {
     /// Enables the `application_credential` method.
     pub fn with_application_credentials(mut self, svc: ApplicationCredentialService) -> Self {
         self.application_credentials = Some(svc);
+        self
+    }
+
+    /// Enables the `oauth1` method.
+    pub fn with_oauth1(mut self, svc: OAuth1Service) -> Self {
+        self.oauth1 = Some(svc);
         self
     }
 
@@ -141,8 +155,10 @@ impl AuthService {
         if let ScopeRequest::Trust(trust_id) = &req.scope {
             return Box::pin(self.issue_for_trust(auth, user_domain, trust_id)).await;
         }
-        let (scope, roles) = match &auth.application_credential {
-            Some(cred) => {
+        let (scope, roles) = match (&auth.application_credential, &auth.oauth1) {
+            // Keystone replaces any scope asked for with the access token's project.
+            (_, Some(access)) => Box::pin(self.oauth1_scope(&auth.user, access)).await?,
+            (Some(cred), None) => {
                 // Keystone's ApplicationCredentialAuthError (a 401).
                 if req.scope != ScopeRequest::Default {
                     return Err(Error::unauthorized(
@@ -151,7 +167,7 @@ impl AuthService {
                 }
                 Box::pin(self.application_credential_scope(&auth.user, cred)).await?
             }
-            None => Box::pin(self.resolve_scope(&auth.user, &req.scope)).await?,
+            (None, None) => Box::pin(self.resolve_scope(&auth.user, &req.scope)).await?,
         };
         self.tokens
             .issue(IssueRequest {
@@ -164,6 +180,7 @@ impl AuthService {
                 parent_audit_id: auth.parent_audit_id,
                 trust: None,
                 application_credential: auth.application_credential,
+                oauth1: auth.oauth1,
             })
             .await
     }
@@ -224,6 +241,7 @@ impl AuthService {
                 parent_audit_id: auth.parent_audit_id,
                 trust: Some(std::sync::Arc::new(grant)),
                 application_credential: None,
+                oauth1: None,
             })
             .await?;
         trusts.consume_use(trust_id).await?;
@@ -254,6 +272,37 @@ impl AuthService {
             return Err(Error::unauthorized(format!(
                 "user {} holds none of application credential {}'s roles",
                 user.id, cred.id
+            )));
+        }
+        Ok((scope, roles))
+    }
+
+    /// The access token's project, with its delegated roles (and the roles they
+    /// imply) that the user still holds there (none left: the generic 401).
+    async fn oauth1_scope(
+        &self,
+        user: &User,
+        access: &AccessToken,
+    ) -> Result<(Scope, Vec<crate::assignment::RoleRef>)> {
+        let svc = self
+            .oauth1
+            .as_ref()
+            .ok_or_else(|| Error::AuthMethodNotSupported {
+                methods: self.configured_methods.clone(),
+            })?;
+        let project = self
+            .resource
+            .find_cached_project(&access.project_id)
+            .await?
+            .ok_or_else(|| {
+                Error::unauthorized(format!("project {} not found", access.project_id))
+            })?;
+        let (scope, held) = self.project_scope(user, project).await?;
+        let roles = svc.token_roles(access, held).await?;
+        if roles.is_empty() {
+            return Err(Error::unauthorized(format!(
+                "user {} holds none of access token {}'s roles",
+                user.id, access.id
             )));
         }
         Ok((scope, roles))
@@ -290,6 +339,7 @@ impl AuthService {
                 parent_audit_id: None,
                 trust: None,
                 application_credential: None,
+                oauth1: None,
             })
             .await
     }
@@ -314,6 +364,7 @@ impl AuthService {
         let mut parent_audit_id = None;
         let mut original = None;
         let mut application_credential = None;
+        let mut oauth1 = None;
         for m in &methods {
             let found = match m.as_str() {
                 "password" => {
@@ -359,6 +410,32 @@ impl AuthService {
                     application_credential = Some(Arc::new(cred));
                     user
                 }
+                "oauth1" => {
+                    let svc =
+                        self.oauth1
+                            .as_ref()
+                            .ok_or_else(|| Error::AuthMethodNotSupported {
+                                methods: self.configured_methods.clone(),
+                            })?;
+                    let signed = req.oauth1.clone().unwrap_or_default();
+                    let access = svc.authenticate(&signed).await?;
+                    let user = self
+                        .identity
+                        .find_user(&UserRef::Id(access.authorizing_user_id.clone()))
+                        .await?
+                        .ok_or_else(|| Error::unauthorized("the access token's user is gone"))?;
+                    if !user.enabled {
+                        return Err(Error::unauthorized(format!("user {} is disabled", user.id)));
+                    }
+                    if !self.resource.cached_domain(&user.domain_id).await?.enabled {
+                        return Err(Error::unauthorized(format!(
+                            "domain {} is disabled",
+                            user.domain_id
+                        )));
+                    }
+                    oauth1 = Some(Arc::new(access));
+                    user
+                }
                 _ => {
                     return Err(Error::AuthMethodNotSupported {
                         methods: self.configured_methods.clone(),
@@ -381,6 +458,7 @@ impl AuthService {
             parent_audit_id,
             original,
             application_credential,
+            oauth1,
         })
     }
 

@@ -17,6 +17,7 @@ mod keys;
 mod keystone_source;
 mod limit;
 mod login;
+mod oauth1;
 mod policy;
 mod resource;
 mod revoke;

@@ -16,7 +16,8 @@ use crate::cache::GenerationCache;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
-use crate::model::{ApplicationCredential, Domain, Project, User};
+use crate::model::{AccessToken, ApplicationCredential, Domain, Project, User};
+use crate::oauth1::OAuth1Service;
 use crate::resource::ResourceService;
 use crate::revoke::{RevokeService, TokenValues};
 use crate::token::codec;
@@ -80,6 +81,8 @@ pub struct Token {
     pub trust: Option<Arc<TrustGrant>>,
     /// The application credential an `application_credential` token was issued with.
     pub application_credential: Option<Arc<ApplicationCredential>>,
+    /// The OAuth1 access token an `oauth1` token was issued with.
+    pub oauth1: Option<Arc<AccessToken>>,
     /// What revocation events are matched against, built once per cached token.
     revocation: std::sync::OnceLock<TokenValues>,
 }
@@ -129,7 +132,7 @@ impl Token {
             trust_id: self.payload.trust_id.clone(),
             trustor_id: self.trust.as_ref().map(|g| g.trustor.id.clone()),
             trustee_id: self.trust.as_ref().map(|_| self.user.id.clone()),
-            ..Default::default()
+            consumer_id: self.oauth1.as_ref().map(|a| a.consumer_id.clone()),
         })
     }
 }
@@ -150,6 +153,8 @@ pub struct IssueRequest {
     /// An application-credential token: payload version 9, expiry capped at the
     /// credential's (CVE-2022-2447).
     pub application_credential: Option<Arc<ApplicationCredential>>,
+    /// An OAuth1 token: payload version 7, scoped to the access token's project.
+    pub oauth1: Option<Arc<AccessToken>>,
 }
 
 #[derive(Clone, Debug)]
@@ -196,6 +201,8 @@ pub struct TokenProvider {
     trusts: Option<TrustService>,
     /// Resolves the credential of an application-credential token.
     application_credentials: Option<ApplicationCredentialService>,
+    /// Resolves the access token of an OAuth1 token.
+    oauth1: Option<OAuth1Service>,
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -258,6 +265,7 @@ impl TokenProvider {
             clock,
             trusts: None,
             application_credentials: None,
+            oauth1: None,
         }
     }
 
@@ -270,6 +278,12 @@ impl TokenProvider {
     /// Lets this provider issue and validate application-credential tokens.
     pub fn with_application_credentials(mut self, svc: ApplicationCredentialService) -> Self {
         self.application_credentials = Some(svc);
+        self
+    }
+
+    /// Lets this provider issue and validate OAuth1 tokens.
+    pub fn with_oauth1(mut self, svc: OAuth1Service) -> Self {
+        self.oauth1 = Some(svc);
         self
     }
 
@@ -334,7 +348,7 @@ impl TokenProvider {
             federated_group_ids: None,
             identity_provider_id: None,
             protocol_id: None,
-            access_token_id: None,
+            access_token_id: req.oauth1.as_ref().map(|a| a.id.clone()),
             app_cred_id: req.application_credential.as_ref().map(|c| c.id.clone()),
             thumbprint: None,
             expires_at,
@@ -366,6 +380,7 @@ impl TokenProvider {
             roles: req.roles,
             trust: req.trust,
             application_credential: req.application_credential,
+            oauth1: req.oauth1,
             revocation: Default::default(),
         })
     }
@@ -481,11 +496,11 @@ impl TokenProvider {
     /// Resolves the payload against the database (Keystone's `TokenModel.mint`).
     async fn mint(&self, token: &str, p: TokenPayload, issued_at: DateTime<Utc>) -> Result<Token> {
         if (p.trust_id.is_some() && self.trusts.is_none())
-            || p.access_token_id.is_some()
+            || (p.access_token_id.is_some() && self.oauth1.is_none())
             || p.identity_provider_id.is_some()
             || p.thumbprint.is_some()
         {
-            // OAuth and federated tokens are not issued by keystone-rs yet.
+            // Federated tokens are not issued by keystone-rs yet.
             return Err(Error::not_found(format!("Could not find token: {token}.")));
         }
         if let Some(trust_id) = &p.trust_id {
@@ -509,6 +524,20 @@ impl TokenProvider {
                 }
                 Some(cred)
             }
+        };
+        // An OAuth1 token lives only as long as its access token (deleted with its
+        // consumer), for the access token's user and project.
+        let oauth1 = match (&p.access_token_id, &self.oauth1) {
+            (Some(id), Some(svc)) => {
+                let access = svc.find_access_token(id).await?.ok_or_else(gone)?;
+                if access.authorizing_user_id != p.user_id
+                    || p.project_id.as_deref() != Some(access.project_id.as_str())
+                {
+                    return Err(gone());
+                }
+                Some(Arc::new(access))
+            }
+            _ => None,
         };
         // 1. resources
         let scope = if let Some(project_id) = &p.project_id {
@@ -558,6 +587,11 @@ impl TokenProvider {
                 .collect(),
             None => roles,
         };
+        // Keystone's `_get_oauth_roles`: the delegated roles the user still holds.
+        let roles = match (&oauth1, &self.oauth1) {
+            (Some(access), Some(svc)) => svc.token_roles(access, roles).await?,
+            _ => roles,
+        };
         if !matches!(scope, Scope::Unscoped) && roles.is_empty() {
             return Err(Error::not_found(format!("Could not find token: {token}.")));
         }
@@ -571,6 +605,7 @@ impl TokenProvider {
             roles,
             trust: None,
             application_credential,
+            oauth1,
             revocation: Default::default(),
         })
     }
@@ -617,6 +652,7 @@ impl TokenProvider {
             roles,
             trust: Some(Arc::new(grant)),
             application_credential: None,
+            oauth1: None,
             revocation: Default::default(),
         })
     }

@@ -18,6 +18,7 @@ mod keystore;
 mod legacy_passwords;
 mod limits;
 mod metrics;
+mod oauth1;
 mod pagination;
 mod policies;
 mod projects;

@@ -24,7 +24,12 @@ and check both directions:
     decode with Keystone's formatter to the credential's id, user and project;
     Keystone's validate in keystone-rs with the `application_credential` section.
 
-Not covered, because keystone-rs does not implement them: OAuth1 (v7), OAuth2 mTLS (v10) and
+(e) OAuth1 tokens (payload v7) in both directions: keystone-rs's (from
+    keystoneclient's OAuth plugin) decode with Keystone's formatter to the access
+    token id, user and project; Keystone's OauthScopedPayload tokens validate in
+    keystone-rs with the `OS-OAUTH1` section.
+
+Not covered, because keystone-rs does not implement them: OAuth2 mTLS (v10) and
 federated tokens (v4-v6). keystone-rs's payload codec round-trips all versions
 byte for byte (tests/golden_vectors.rs), but it issues none of them, and
 validating one answers 404 "Could not find token" (docs/compatibility.md), so
@@ -414,3 +419,86 @@ def test_python_keystone_application_credential_token_validates_in_keystone_rs(
                                    project_id=ids.project_id, app_cred_id="0" * 32)
     resp = keystone.api("GET", "/auth/tokens", headers={"X-Subject-Token": token})
     assert resp.status_code == 404
+
+
+# --- (e) OAuth1 tokens (payload v7), both directions -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oauth_access(keystone):
+    """An access token of the admin on the admin project, with the `admin` role, made
+    through python-keystoneclient's v3.contrib.oauth1."""
+    from keystoneclient.v3 import client as ks_client
+
+    ksc = ks_client.Client(session=keystone.admin_session(), interface="public")
+    consumer = ksc.oauth1.consumers.create(description="interop")
+    project_id = keystone.admin_project_id()
+    request = ksc.oauth1.request_tokens.create(consumer.id, consumer.secret, project_id)
+    admin_role = [r for r in ksc.roles.list() if r.name == "admin"][0]
+    verifier = ksc.oauth1.request_tokens.authorize(request.key, [admin_role.id])
+    access = ksc.oauth1.access_tokens.create(consumer.id, consumer.secret, request.key,
+                                             request.secret, verifier.oauth_verifier)
+    return consumer, access, project_id
+
+
+def test_keystone_rs_oauth1_token_decodes_in_python_keystone(keystone, formatter, oauth_access):
+    from keystoneauth1 import session
+    from keystoneclient.v3.contrib.oauth1 import auth as oauth_auth
+
+    consumer, access, project_id = oauth_access
+    plugin = oauth_auth.OAuth(auth_url=keystone.auth_url, consumer_key=consumer.id,
+                              consumer_secret=consumer.secret, access_key=access.key,
+                              access_secret=access.secret)
+    info = plugin.get_access(session.Session(auth=plugin))
+    token, body = info.auth_token, dict(info)
+
+    (user_id, methods, audit_ids, system, domain_id, token_project_id, trust_id,
+     federated_groups, idp_id, protocol_id, access_token_id, app_cred_id, thumbprint,
+     issued_at, expires_at) = formatter.validate_token(token)
+
+    assert user_id == keystone.admin_user_id() == body["user"]["id"]
+    assert methods == ["oauth1"] == body["methods"]
+    assert token_project_id == project_id == body["project"]["id"]
+    assert access_token_id == access.key == body["OS-OAUTH1"]["access_token_id"]
+    assert (system, domain_id, trust_id, federated_groups, idp_id, protocol_id, app_cred_id,
+            thumbprint) == (None,) * 8
+    assert audit_ids == body["audit_ids"]
+    assert issued_at == body["issued_at"]
+    assert expires_at == body["expires_at"]
+
+
+def test_python_keystone_oauth1_token_validates_in_keystone_rs(keystone, formatter,
+                                                              oauth_access):
+    from keystone.common import utils as ks_utils
+    from keystone.token import provider, token_formatters as tf
+
+    consumer, access, project_id = oauth_access
+    expires = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + (
+        datetime.timedelta(seconds=3600)
+    )
+    expires_at = ks_utils.isotime(expires.replace(microsecond=0), subsecond=True)
+    audit_ids = [provider.random_urlsafe_str()]
+    user_id = keystone.admin_user_id()
+    token = formatter.create_token(user_id, expires_at, audit_ids, tf.OauthScopedPayload,
+                                   methods=["oauth1"], project_id=project_id,
+                                   access_token_id=access.key)
+    assert formatter.validate_token(token)[10] == access.key
+
+    resp = keystone.api("GET", "/auth/tokens", headers={"X-Subject-Token": token})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()["token"]
+    assert body["user"]["id"] == user_id
+    assert body["methods"] == ["oauth1"]
+    assert body["project"]["id"] == project_id
+    assert body["expires_at"] == expires_at
+    assert body["audit_ids"] == audit_ids
+    assert body["OS-OAUTH1"] == {"access_token_id": access.key, "consumer_id": consumer.id}
+    assert "admin" in [r["name"] for r in body["roles"]]
+
+    # A v7 token naming an access token that does not exist is no token.
+    token = formatter.create_token(user_id, expires_at, audit_ids, tf.OauthScopedPayload,
+                                   methods=["oauth1"], project_id=project_id,
+                                   access_token_id="0" * 32)
+    resp = keystone.api("GET", "/auth/tokens", headers={"X-Subject-Token": token})
+    assert resp.status_code == 404
+

@@ -5,6 +5,9 @@ use crate::model::{Cell, ImportProgress, ImportTable};
 
 /// Tables an import fills, children first (the order `--replace` empties them in).
 const CLEARED: &[&str] = &[
+    "access_token",
+    "request_token",
+    "consumer",
     "application_credential_access_rule",
     "access_rule",
     "application_credential_role",

@@ -5,8 +5,9 @@ when MariaDB answers, on MariaDB), filled through the real Keystone's API (three
 domains, a three-deep project tree with tags, users, a disabled user, user options,
 groups, a domain-specific and implied roles, inherited, group and system assignments,
 regions, endpoints with endpoint filters, unified limits, a stored policy with an
-endpoint-policy association, a domain configuration, a trust and a deleted one, a
-revoked token), with
+endpoint-policy association, a domain configuration, a trust and a deleted one, an
+application credential with access rules, an OAuth1 consumer with an authorized access
+token, a revoked token), with
 passwords hashed by each of Keystone's algorithms (its own hashers), and tokens
 minted by Keystone. Then `keystone-rs db import` into keystone-rs on SQLite and
 PostgreSQL with the same key repository, and:
@@ -29,6 +30,10 @@ import uuid
 
 import pytest
 import requests
+from keystoneauth1 import session as ka_session
+from keystoneauth1.identity import v3 as ka_v3
+from keystoneclient.v3 import client as ks_client
+from keystoneclient.v3.contrib.oauth1 import auth as oauth_auth
 
 from conftest import Keystone, child_env
 from python_keystone import PythonKeystone
@@ -73,6 +78,13 @@ def appcred_auth(cred_id, secret):
                                                              "secret": secret}}}}
 
 
+def oauth_plugin(url, oauth):
+    consumer_id, consumer_secret, access_key, access_secret = oauth
+    return oauth_auth.OAuth(auth_url=url, consumer_key=consumer_id,
+                            consumer_secret=consumer_secret, access_key=access_key,
+                            access_secret=access_secret)
+
+
 def issue(url, user_ref, password, scope=None):
     r = requests.post(f"{url}/auth/tokens", json=password_auth(user_ref, password, scope),
                       timeout=60)
@@ -92,6 +104,7 @@ class Source:
         self.listings = {}    # path -> Keystone's answer
         self.appcreds = {}    # name -> (application credential id, secret)
         self.system_listings = {}  # path -> Keystone's answer to a system reader
+        self.oauth = None     # (consumer id, consumer secret, access key, access secret)
         self.revoked = None
         self.keys = None
 
@@ -279,6 +292,19 @@ def fill(ks, src):
                               "path": "/v2.1/servers/**"}]}}, 201)["application_credential"]
     src.appcreds["ci"] = (appcred["id"], appcred["secret"])
 
+    # An OAuth1 consumer and an access token the admin authorized with `reader` on the
+    # admin project, through python-keystoneclient's oauthlib-signed flow.
+    ksc = ks_client.Client(session=ka_session.Session(auth=ka_v3.Password(
+        auth_url=ks.url, username="admin", user_domain_id="default",
+        password=KS_ADMIN_PASSWORD, project_name="admin", project_domain_id="default")),
+        endpoint_override=ks.url)  # the catalog names keystone.example.org
+    consumer = ksc.oauth1.consumers.create(description="imported consumer")
+    request = ksc.oauth1.request_tokens.create(consumer.id, consumer.secret, admin_project)
+    verifier = ksc.oauth1.request_tokens.authorize(request.key, [roles["reader"]])
+    access = ksc.oauth1.access_tokens.create(consumer.id, consumer.secret, request.key,
+                                             request.secret, verifier.oauth_verifier)
+    src.oauth = (consumer.id, consumer.secret, access.key, access.secret)
+
     # Tokens minted by Keystone, each validated by Keystone for the reference body.
     scopes = {
         "admin-project": ("admin", {"project": {"name": "admin", "domain": {"id": "default"}}}),
@@ -301,6 +327,10 @@ def fill(ks, src):
     r = requests.post(f"{ks.url}/auth/tokens", timeout=60, json=appcred_auth(*src.appcreds["ci"]))
     assert r.status_code == 201, r.text
     token = r.headers["X-Subject-Token"]
+    plugin = oauth_plugin(ks.url, src.oauth)
+    token = plugin.get_access(ka_session.Session(auth=plugin)).auth_token
+    src.tokens["admin-oauth1"] = (token, api("GET", "/auth/tokens", expect=200,
+                                             headers={"X-Subject-Token": token}))
     # A token with access rules validates only for a middleware that enforces them.
     src.tokens["alice-appcred"] = (token, api("GET", "/auth/tokens", expect=200, headers={
         "X-Subject-Token": token, "OpenStack-Identity-Access-Rules": "1.0"}))
@@ -336,6 +366,10 @@ def fill(ks, src):
                  f"/users/{alice}/application_credentials/{appcred['id']}",
                  f"/users/{alice}/access_rules"):
         src.system_listings[path] = system("GET", path, expect=200)
+    src.listings["/OS-OAUTH1/consumers"] = api("GET", "/OS-OAUTH1/consumers", expect=200)
+    for path in (f"/users/{admin_id}/OS-OAUTH1/access_tokens",
+                 f"/users/{admin_id}/OS-OAUTH1/access_tokens/{access.key}/roles"):
+        src.listings[path] = api("GET", path, expect=200)
     src.listings[f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy"] = api(
         "GET", f"/endpoints/{endpoints[0]}/OS-ENDPOINT-POLICY/policy", expect=200)
     src.listings[f"/policies/{policy}/OS-ENDPOINT-POLICY/endpoints"] = api(
@@ -459,6 +493,8 @@ def test_import_a_python_keystone(tmp_path, backend, source):
         assert rows["domain config (sensitive)"] == ["1", "1", "0"]
         assert rows["application credentials"] == ["1", "1", "0"]
         assert rows["access rules"] == ["1", "1", "0"]
+        assert rows["OAuth1 consumers"] == ["1", "1", "0"]
+        assert rows["OAuth1 access tokens"] == ["1", "1", "0"]
         # Again, without --replace: refused, nothing changed.
         again = run(ks, "db", "import", "--from", source.import_url)
         assert again.returncode != 0 and "--replace" in again.stderr
@@ -508,6 +544,13 @@ def test_import_a_python_keystone(tmp_path, backend, source):
         assert len(history) == 1 and history[0].startswith("$2b$"), history
         options = json.loads(rs_scalar(ks, f"SELECT options FROM users WHERE id = '{alice_id}'"))
         assert options == {"ignore_password_expiry": True}
+
+        # The imported OAuth1 access token gets a new token from keystone-rs.
+        plugin = oauth_plugin(ks.auth_url, source.oauth)
+        body = dict(plugin.get_access(ka_session.Session(auth=plugin)))
+        assert body["OS-OAUTH1"] == {"access_token_id": source.oauth[2],
+                                     "consumer_id": source.oauth[0]}
+        assert [r["name"] for r in body["roles"]] == ["reader"]
 
         # The application credential logs in with the secret Keystone issued (its bcrypt
         # hash, then argon2id); a wrong secret does not.

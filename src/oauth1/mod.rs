@@ -115,6 +115,13 @@ fn header_params(req: &SignedRequest) -> Result<Vec<(String, String)>> {
     Ok(signature::parse_authorization_header(header).unwrap_or_default())
 }
 
+/// A parameter the request cannot do without: missing or empty is Keystone's 400.
+fn required_param(params: &[(String, String)], name: &str) -> Result<String> {
+    header_param(params, name)
+        .map(str::to_string)
+        .ok_or_else(|| missing(name))
+}
+
 fn header_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
@@ -233,9 +240,7 @@ impl OAuth1Service {
         requested_project_id: Option<&str>,
     ) -> Result<RequestToken> {
         let params = header_params(req)?;
-        let consumer_id = header_param(&params, "oauth_consumer_key")
-            .ok_or_else(|| missing("oauth_consumer_key"))?
-            .to_string();
+        let consumer_id = required_param(&params, "oauth_consumer_key")?;
         let project_id = requested_project_id
             .filter(|p| !p.is_empty())
             .ok_or_else(|| missing("Requested-Project-Id"))?;
@@ -344,15 +349,9 @@ impl OAuth1Service {
     /// request token's secret, carrying the verifier; consumes the request token.
     pub async fn create_access_token(&self, req: &SignedRequest) -> Result<AccessToken> {
         let params = header_params(req)?;
-        let consumer_id = header_param(&params, "oauth_consumer_key")
-            .ok_or_else(|| missing("oauth_consumer_key"))?
-            .to_string();
-        let request_token_id = header_param(&params, "oauth_token")
-            .ok_or_else(|| missing("oauth_token"))?
-            .to_string();
-        let verifier = header_param(&params, "oauth_verifier")
-            .ok_or_else(|| missing("oauth_verifier"))?
-            .to_string();
+        let consumer_id = required_param(&params, "oauth_consumer_key")?;
+        let request_token_id = required_param(&params, "oauth_token")?;
+        let verifier = required_param(&params, "oauth_verifier")?;
         let token = self
             .store
             .get_request_token(&request_token_id)
@@ -412,9 +411,7 @@ impl OAuth1Service {
     /// with a request signed by its consumer's secret and its own secret.
     pub async fn authenticate(&self, req: &SignedRequest) -> Result<AccessToken> {
         let params = header_params(req)?;
-        let access_token_id = header_param(&params, "oauth_token")
-            .ok_or_else(|| missing("oauth_token"))?
-            .to_string();
+        let access_token_id = required_param(&params, "oauth_token")?;
         let access = self
             .store
             .get_access_token(&access_token_id)

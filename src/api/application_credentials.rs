@@ -127,14 +127,9 @@ fn block_delegated(caller: &Caller) -> ApiResult<()> {
     if methods.iter().any(|m| m == "application_credential") {
         return Ok(());
     }
-    if caller.is_delegated() {
-        return Err(Error::Forbidden {
-            detail: "Cannot manage application credentials with a token issued via delegation."
-                .into(),
-        }
-        .into());
-    }
-    Ok(())
+    caller.refuse_delegated(
+        "Cannot manage application credentials with a token issued via delegation.",
+    )
 }
 
 /// `_check_unrestricted_application_credential`.

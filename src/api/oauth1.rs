@@ -281,12 +281,8 @@ pub async fn authorize(
         None => Vec::new(),
         Some(v) => parse_roles(v)?,
     };
-    if caller.is_delegated() {
-        return Err(Error::Forbidden {
-            detail: "Cannot authorize a request token with a token issued via delegation.".into(),
-        }
-        .into());
-    }
+    caller
+        .refuse_delegated("Cannot authorize a request token with a token issued via delegation.")?;
     let verifier = state
         .oauth1
         .authorize_request_token(&path, &caller.user.id, &roles)
@@ -299,13 +295,7 @@ pub async fn authorize(
 
 /// Keystone's `_block_delegated_token` for the access-token routes.
 fn block_delegated(caller: &Caller) -> ApiResult<()> {
-    if caller.is_delegated() {
-        return Err(Error::Forbidden {
-            detail: "Cannot manage OAuth access tokens with a token issued via delegation.".into(),
-        }
-        .into());
-    }
-    Ok(())
+    caller.refuse_delegated("Cannot manage OAuth access tokens with a token issued via delegation.")
 }
 
 /// `_format_token_entity` with its links; the secret and role ids are never shown.

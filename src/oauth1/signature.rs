@@ -61,38 +61,24 @@ pub struct Parsed {
     params: Vec<(String, String)>,
 }
 
-/// RFC 3986 unreserved characters stay, everything else is %XX (upper case),
-/// over the UTF-8 bytes: oauthlib's `utils.escape`.
+/// Everything but RFC 3986's unreserved characters is %XX-encoded.
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Upper-case %XX over the UTF-8 bytes: oauthlib's `utils.escape`.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
 }
 
-/// Percent-decoding (no `+` to space): oauthlib's `utils.unescape`.
+/// Percent-decoding (no `+` to space; a malformed escape stays as it is): oauthlib's
+/// `utils.unescape`.
 pub fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `parse_http_list` + `parse_keqv_list` after the `OAuth ` scheme: comma-separated

@@ -131,6 +131,18 @@ impl Caller {
             || crate::auth::is_delegated(&p.methods)
     }
 
+    /// Keystone's `_block_delegated_token*` guards: a delegated token is refused with
+    /// `detail` (403).
+    pub fn refuse_delegated(&self, detail: &str) -> ApiResult<()> {
+        if self.is_delegated() {
+            return Err(Error::Forbidden {
+                detail: detail.into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The domain of a domain-scoped token: Keystone limits what such a caller
     /// lists to that domain, whatever the filters say.
     pub fn scoped_domain(&self) -> Option<&str> {

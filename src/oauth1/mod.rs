@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 use crate::assignment::{AssignmentService, RoleRef, RoleTarget};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::model::{
-    new_id, oauth_expired, AccessToken, Consumer, RequestToken, RevocationEventRow, Role,
-};
+use crate::model::{new_id, oauth_expired, AccessToken, Consumer, RequestToken, Role};
 use crate::resource::ResourceService;
 use crate::revoke::RevokeService;
 use crate::store::Store;
@@ -218,15 +216,11 @@ impl OAuth1Service {
     /// Deletes the consumer, its request and access tokens, and revokes every
     /// token issued through it (a `consumer_id` revocation event, as Keystone).
     pub async fn delete_consumer(&self, id: &str) -> Result<()> {
-        if !self.store.delete_consumer(id).await? {
+        let event = self.revoke.consumer_event(id);
+        if !self.store.delete_consumer(id, &[event]).await? {
             return Err(consumer_not_found());
         }
-        self.revoke
-            .revoke(vec![RevocationEventRow {
-                consumer_id: Some(id.to_string()),
-                ..Default::default()
-            }])
-            .await
+        self.revoke.refresh().await
     }
 
     // ---- request tokens ----

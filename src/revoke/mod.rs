@@ -374,12 +374,28 @@ impl RevokeService {
     /// A stamped "everything this user holds" event for a caller that stores it in
     /// its own transaction; call [`RevokeService::refresh`] after the commit.
     pub fn user_event(&self, user_id: &str) -> RevocationEventRow {
+        self.now_event(RevocationEventRow {
+            user_id: Some(user_id.to_string()),
+            ..Default::default()
+        })
+    }
+
+    /// Every token issued through the OAuth1 consumer (its deletion), for a caller
+    /// that stores it in its own transaction.
+    pub fn consumer_event(&self, consumer_id: &str) -> RevocationEventRow {
+        self.now_event(RevocationEventRow {
+            consumer_id: Some(consumer_id.to_string()),
+            ..Default::default()
+        })
+    }
+
+    /// `e`, revoked now, covering every token issued until now.
+    fn now_event(&self, e: RevocationEventRow) -> RevocationEventRow {
         let now = self.clock.now_secs();
         RevocationEventRow {
-            user_id: Some(user_id.to_string()),
             revoked_at: now,
             issued_before: now,
-            ..Default::default()
+            ..e
         }
     }
 

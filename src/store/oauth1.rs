@@ -2,8 +2,9 @@
 
 use sqlx::any::AnyRow;
 
+use super::revoke::insert_events;
 use super::{json_extra, opt_int, opt_text, text, DbContext, Store, StoreResult};
-use crate::model::{AccessToken, Consumer, RequestToken};
+use crate::model::{AccessToken, Consumer, RequestToken, RevocationEventRow};
 
 const CONSUMER_COLS: &str = "id, description, secret, extra";
 const REQUEST_COLS: &str = "id, request_secret, verifier, authorizing_user_id, \
@@ -112,9 +113,13 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes the consumer with its request and access tokens, in one transaction.
-    /// False when it did not exist.
-    pub async fn delete_consumer(&self, id: &str) -> StoreResult<bool> {
+    /// Deletes the consumer with its request and access tokens and records
+    /// `revocations`, in one transaction. False when it did not exist.
+    pub async fn delete_consumer(
+        &self,
+        id: &str,
+        revocations: &[RevocationEventRow],
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write("deleting a consumer").await?;
         sqlx::query("DELETE FROM request_token WHERE consumer_id = $1")
             .bind(id)
@@ -134,6 +139,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        insert_events(tx.conn(), revocations).await?;
         tx.commit().await?;
         Ok(true)
     }
